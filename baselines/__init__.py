@@ -1,0 +1,5 @@
+"""Segmentation backbones behind one contract (see ``baselines.registry``)."""
+
+from baselines.registry import available_backbones, build_backbone, get_backbone_spec, register
+
+__all__ = ["available_backbones", "build_backbone", "get_backbone_spec", "register"]

@@ -1,0 +1,49 @@
+"""The paper's UNet: 5 levels, encoder widths 16-32-64-128-256, built from MONAI's BasicUNet.
+
+The decoder feature maps returned as experts are, coarse to fine: 256 @ 1/16 (bottleneck),
+128 @ 1/8, 64 @ 1/4, 32 @ 1/2 and 16 @ full resolution, as in the authors' SSL4MIS-style UNet.
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import BasicUNet
+
+from baselines.registry import register
+
+
+class FeatureUNet(BasicUNet):
+    """MONAI BasicUNet whose forward also returns the decoder feature maps (coarse to fine)."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, num_classes: int, **options) -> None:
+        widths = tuple(options.pop("features", (16, 32, 64, 128, 256, 16)))
+        options.setdefault("norm", ("batch", {}))
+        super().__init__(
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            out_channels=num_classes,
+            features=widths,
+            **options,
+        )
+        self.spatial_dims = spatial_dims
+        self.feature_channels = [widths[4], widths[3], widths[2], widths[1], widths[5]]
+        # Input side lengths must be divisible by this for the skip connections to line up.
+        self.size_divisor = 16
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:  # type: ignore[override]
+        x0 = self.conv_0(x)
+        x1 = self.down_1(x0)
+        x2 = self.down_2(x1)
+        x3 = self.down_3(x2)
+        x4 = self.down_4(x3)
+        u4 = self.upcat_4(x4, x3)
+        u3 = self.upcat_3(u4, x2)
+        u2 = self.upcat_2(u3, x1)
+        u1 = self.upcat_1(u2, x0)
+        return self.final_conv(u1), [x4, u4, u3, u2, u1]
+
+
+@register("unet", spatial_dims=(2, 3))
+def build_unet(in_channels: int, num_classes: int, spatial_dims: int, **options) -> FeatureUNet:
+    """Build the paper's 5-level UNet (widths 16-32-64-128-256, BatchNorm, LeakyReLU)."""
+    return FeatureUNet(spatial_dims, in_channels, num_classes, **options)
