@@ -1,0 +1,31 @@
+"""Data layer: phantom generation, the prepare step (one on-disk format), loading, atomic writes.
+
+Submodules: :mod:`~morse.data.atomic`, :mod:`~morse.data.prepared` (format, ``DatasetInfo``),
+:mod:`~morse.data.phantom`, :mod:`~morse.data.prepare`, :mod:`~morse.data.loading`. The loading
+module (torch, MONAI) is not imported here, so light consumers stay light.
+"""
+
+from morse.data.atomic import atomic_path
+from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d
+from morse.data.prepare import prepare_nifti_dataset
+from morse.data.prepared import (
+    DataError,
+    DatasetInfo,
+    MissingDataError,
+    load_case,
+    read_dataset_info,
+    write_prepared_dataset,
+)
+
+__all__ = [
+    "PHANTOM_CLASSES",
+    "DataError",
+    "DatasetInfo",
+    "MissingDataError",
+    "atomic_path",
+    "generate_phantom2d",
+    "load_case",
+    "prepare_nifti_dataset",
+    "read_dataset_info",
+    "write_prepared_dataset",
+]

@@ -1,0 +1,34 @@
+# The README's two commands: `make run` and `make test`. Both build .venv on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config/config.yaml
+CORES ?= all
+
+.PHONY: run test lint dry-run report clean-results help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/:/'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## run the default experiment (phantom data, CPU): results/ and reports/
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile workflow/profiles/default
+
+dry-run: $(STAMP)  ## show the plan of jobs without running them
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)
+
+test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ruff
+	$(BIN)/ruff check .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff only
+	$(BIN)/ruff check .
+
+clean-results:  ## delete generated results, reports and logs (keeps data/)
+	rm -rf results/*/ reports/*/ logs/ .snakemake/

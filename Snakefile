@@ -1,0 +1,64 @@
+# MORSE reproducibility benchmark: fetch -> prepare -> train -> evaluate -> aggregate -> compare -> report
+#   snakemake --cores all                                  # the default phantom experiment
+#   snakemake --cores all --configfile config/paper.yaml   # another experiment
+import json
+import re
+
+from snakemake.utils import min_version, validate
+
+from morse.config import run_config, validate_config
+
+min_version("9.0")
+
+# The default experiment, unless --configfile names another (configs are not merged).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+config = validate_config(config)  # names, backbones, variants and head knobs, before any job runs
+
+EXPERIMENT = config["experiment"]
+DATASETS = list(config["datasets"])
+BACKBONES = list(config["backbones"])
+VARIANTS = list(config["variants"])
+SEEDS = [int(s) for s in config["seeds"]]
+RESULTS = f"results/{EXPERIMENT}"
+REPORTS = f"reports/{EXPERIMENT}"
+RUN_DIR = RESULTS + "/{dataset}/{backbone}/{variant}/seed{seed}"
+
+
+def _cuda_available():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and _cuda_available())
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)),
+    backbone="|".join(map(re.escape, BACKBONES)),
+    variant="|".join(map(re.escape, VARIANTS)),
+    seed=r"\d+",
+
+
+def run_dirs():
+    return expand(RUN_DIR, dataset=DATASETS, backbone=BACKBONES, variant=VARIANTS, seed=SEEDS)
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        f"{REPORTS}/index.html",
+        f"{RESULTS}/comparisons.csv",
+    default_target: True

@@ -1,0 +1,628 @@
+"""Figures of the MORSE benchmark: per-class scores, paired cases, qualitative overlays, training.
+
+Every public function takes tidy inputs, writes ``<out_stem>.png`` and ``<out_stem>.svg`` and
+returns the written paths. Figures are :class:`matplotlib.figure.Figure` objects with the Agg
+canvas attached explicitly (no pyplot, no global backend switch, no display needed), styled with
+seaborn contexts that are restored afterwards, and written deterministically (fixed jitter seed, fixed SVG hash salt, no dates in the
+metadata), so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from morse.data.atomic import atomic_path
+
+__all__ = [
+    "plot_per_class_scores",
+    "plot_paired_cases",
+    "plot_qualitative",
+    "plot_training_curves",
+    "variant_colour",
+]
+
+#: Fixed colours (seaborn "colorblind" palette) for the variants the suite knows; any other
+#: variant name (ablations such as ``morse-e3``) gets a colour from the rest of the palette chosen
+#: by a stable hash of its name, so a variant keeps its colour in every figure and every report.
+_PALETTE = sns.color_palette("colorblind", 10)
+_KNOWN_VARIANTS = {
+    "baseline": 7,
+    "pointrend": 1,
+    "implicit_pointrend": 2,
+    "morse": 0,
+    "morse_deterministic": 4,
+}
+_SPARE = [3, 5, 6, 8, 9]
+_METRIC_LABELS = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "hd95_vox": "HD95 (voxels)"}
+_OUTPUT_ORDER = {"coarse": 0, "refined": 1}
+_RC = {"svg.hashsalt": "morse-bench", "svg.fonttype": "path", "figure.dpi": 100}
+
+
+def variant_colour(variant: str) -> str:
+    """Colour (hex) of a variant, identical in every figure."""
+    if variant in _KNOWN_VARIANTS:
+        return to_hex(_PALETTE[_KNOWN_VARIANTS[variant]])
+    index = _SPARE[zlib.crc32(variant.encode()) % len(_SPARE)]
+    return to_hex(_PALETTE[index])
+
+
+def _output_colour(variant: str, output: str) -> str:
+    """Variant colour; the refined output is a darker shade of the same colour."""
+    rgb = np.array(to_rgb(variant_colour(variant)))
+    if output == "refined":
+        rgb = rgb * 0.6
+    return to_hex(tuple(rgb))
+
+
+def _variant_order(variants: Iterator[str] | list[str]) -> list[str]:
+    """Known variants in their canonical order, then the others alphabetically."""
+    names = sorted(set(variants))
+    known = [v for v in _KNOWN_VARIANTS if v in names]
+    return known + [v for v in names if v not in _KNOWN_VARIANTS]
+
+
+@contextlib.contextmanager
+def _style() -> Iterator[None]:
+    """Seaborn styling plus deterministic SVG output, restored on exit."""
+    with (
+        matplotlib.rc_context(_RC),
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook", font_scale=0.9),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _seeded(seed: int = 0) -> Iterator[None]:
+    """Fix numpy's global RNG (seaborn's strip jitter uses it) and restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, out_stem: Path) -> list[Path]:
+    """Write PNG and SVG next to each other (parents created) and return both paths."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with matplotlib.rc_context(_RC):
+        for ext, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
+            path = out_stem.with_name(out_stem.name + f".{ext}")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=ext, dpi=150, metadata=metadata)
+            paths.append(path)
+    return paths
+
+
+def _facets(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Sorted (dataset, backbone) pairs present in a frame."""
+    pairs = frame[["dataset", "backbone"]].drop_duplicates().itertuples(index=False)
+    return sorted((str(d), str(b)) for d, b in pairs)
+
+
+def _finite(values: pd.Series) -> pd.Series:
+    """Float copy with +-inf turned into NaN (an infinite HD95 marks an empty mask)."""
+    out = pd.to_numeric(values, errors="coerce").astype(float)
+    return out.where(np.isfinite(out))
+
+
+def _no_data(ax: Axes, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# --------------------------------------------------------------------------------------------
+# per-class scores
+# --------------------------------------------------------------------------------------------
+def _per_class_figure(metrics: pd.DataFrame) -> Figure:
+    """Box + strip plot per class, one row per dataset x backbone, one column per metric."""
+    metric_names = [m for m in ("dice", "hd95_mm") if m in metrics.columns]
+    data = metrics.copy()
+    for m in metric_names:
+        data[m] = _finite(data[m])
+    # one point per case: average over seeds first (the seeds are not independent cases)
+    keys = ["dataset", "backbone", "variant", "output", "class", "class_index", "case"]
+    per_case = data.groupby(keys, as_index=False, dropna=False)[metric_names].mean()
+    per_case["group"] = per_case["variant"].astype(str) + " · " + per_case["output"].astype(str)
+    facets = _facets(per_case) if len(per_case) else []
+    n_classes = max(1, per_case["class"].nunique()) if len(per_case) else 1
+    n_groups = max(1, per_case["group"].nunique()) if len(per_case) else 1
+    width = max(6.0, min(30.0, 0.32 * n_classes * n_groups + 2.0))
+    fig = _new_figure(width * max(1, len(metric_names)), 3.6 * max(1, len(facets)))
+    axes = fig.subplots(max(1, len(facets)), max(1, len(metric_names)), squeeze=False)
+    if not facets or not metric_names:
+        _no_data(axes[0, 0])
+        return fig
+    for row, (dataset, backbone) in enumerate(facets):
+        sub = per_case[(per_case["dataset"] == dataset) & (per_case["backbone"] == backbone)]
+        pairs_ci = sub[["class", "class_index"]].drop_duplicates()
+        pairs_ci = pairs_ci.assign(_region=pairs_ci["class_index"] < 0)  # regions last
+        classes = (
+            pairs_ci.sort_values(["_region", "class_index", "class"])["class"]
+            .astype(str)
+            .drop_duplicates()
+            .tolist()
+        )
+        pairs = sub[["variant", "output"]].drop_duplicates()
+        order = _variant_order(pairs["variant"].astype(str).tolist())
+        groups = sorted(
+            ((str(v), str(o)) for v, o in pairs.itertuples(index=False)),
+            key=lambda vo: (order.index(vo[0]), _OUTPUT_ORDER.get(vo[1], 9), vo[1]),
+        )
+        hue_order = [f"{v} · {o}" for v, o in groups]
+        palette = {f"{v} · {o}": _output_colour(v, o) for v, o in groups}
+        plot_data = sub.assign(**{"class": sub["class"].astype(str)})
+        for col, metric in enumerate(metric_names):
+            ax = axes[row, col]
+            values = plot_data.dropna(subset=[metric])
+            if values.empty:
+                _no_data(ax)
+                continue
+            common = dict(
+                data=values,
+                x="class",
+                y=metric,
+                hue="group",
+                order=classes,
+                hue_order=hue_order,
+                palette=palette,
+                ax=ax,
+            )
+            sns.boxplot(**common, showfliers=False, linewidth=0.8, legend=False)
+            sns.stripplot(
+                **common,
+                dodge=True,
+                size=2.5,
+                jitter=0.15,
+                linewidth=0.3,
+                edgecolor="white",
+                alpha=0.8,
+                legend=False,
+            )
+            ax.set_title(f"{dataset} / {backbone}: {_METRIC_LABELS.get(metric, metric)}")
+            ax.set_xlabel("")
+            ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
+            ax.tick_params(axis="x", labelrotation=30)
+        handles = [
+            Line2D([], [], marker="s", linestyle="", markersize=8, color=palette[g], label=g)
+            for g in hue_order
+        ]
+        axes[row, -1].legend(
+            handles=handles,
+            title="variant · output",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            fontsize="small",
+        )
+    return fig
+
+
+def plot_per_class_scores(metrics: pd.DataFrame, out_stem: Path) -> list[Path]:
+    """Box + strip plot of Dice and HD95 (mm) per class by variant/output.
+
+    One point per test case (mean over seeds); one row of panels per dataset x backbone.
+    Non-finite HD95 values (empty masks) are left out; the report counts them separately.
+    """
+    with _style(), _seeded(0):
+        fig = _per_class_figure(metrics)
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# paired cases (slope plot)
+# --------------------------------------------------------------------------------------------
+def _case_means(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean of ``metric`` per dataset x backbone x variant x output x case (classes and seeds)."""
+    data = metrics.assign(**{metric: _finite(metrics[metric])})
+    keys = ["dataset", "backbone", "variant", "output", "case"]
+    return data.groupby(keys, as_index=False)[metric].mean()
+
+
+def _paired_cases_figure(
+    metrics: pd.DataFrame, variant: str = "morse", reference: str = "baseline"
+) -> Figure:
+    """Slope plot: one line per case shared by ``reference`` and ``variant``.
+
+    x positions: reference (coarse), variant (coarse), variant (refined) where available. Each
+    case line has gid ``case:<case>``; the bold mean line has gid ``mean``.
+    """
+    metric_names = [m for m in ("dice", "hd95_mm") if m in metrics.columns]
+    facets = _facets(metrics) if len(metrics) else []
+    fig = _new_figure(4.2 * max(1, len(metric_names)) + 0.5, 3.8 * max(1, len(facets)))
+    axes = fig.subplots(max(1, len(facets)), max(1, len(metric_names)), squeeze=False)
+    if not facets or not metric_names:
+        _no_data(axes[0, 0])
+        return fig
+    for row, (dataset, backbone) in enumerate(facets):
+        sub = metrics[(metrics["dataset"] == dataset) & (metrics["backbone"] == backbone)]
+        for col, metric in enumerate(metric_names):
+            ax = axes[row, col]
+            means = _case_means(sub, metric)
+            ref = means[(means["variant"] == reference) & (means["output"] == "coarse")]
+            var = means[means["variant"] == variant]
+            var_outputs = sorted(var["output"].unique(), key=lambda o: _OUTPUT_ORDER.get(o, 9))
+            columns = [(reference, "coarse")] + [(variant, str(o)) for o in var_outputs]
+            table = pd.concat(
+                [
+                    means[(means["variant"] == v) & (means["output"] == o)]
+                    .set_index("case")[metric]
+                    .rename(f"{v}\n{o}")
+                    for v, o in columns
+                ],
+                axis=1,
+            )
+            shared = sorted(set(ref["case"].astype(str)) & set(var["case"].astype(str)))
+            table.index = table.index.astype(str)
+            table = table.loc[shared]
+            ax.set_title(f"{dataset} / {backbone}: {_METRIC_LABELS.get(metric, metric)}")
+            if table.empty or len(columns) < 2:
+                _no_data(ax, f"no cases shared by {reference} and {variant}")
+                continue
+            x = np.arange(len(columns))
+            for case, values in table.iterrows():
+                y = values.to_numpy(dtype=float)
+                up = y[-1] > y[0] if np.isfinite(y[[0, -1]]).all() else None
+                good = up if metric == "dice" else (None if up is None else not up)
+                colour = (
+                    "0.6"
+                    if good is None
+                    else (variant_colour(variant) if good else variant_colour(reference))
+                )
+                ax.plot(
+                    x,
+                    y,
+                    marker="o",
+                    markersize=3,
+                    linewidth=0.8,
+                    alpha=0.7,
+                    color=colour,
+                    gid=f"case:{case}",
+                )
+            ax.plot(
+                x,
+                table.mean(axis=0).to_numpy(dtype=float),
+                marker="D",
+                markersize=6,
+                linewidth=2.5,
+                color="black",
+                gid="mean",
+                label="mean over cases",
+            )
+            ax.set_xticks(x, list(table.columns))
+            ax.set_xlim(-0.3, len(columns) - 0.7)
+            ax.set_ylabel(_METRIC_LABELS.get(metric, metric) + " (case mean)")
+            better = "higher" if metric == "dice" else "lower"
+            ax.text(
+                0.01,
+                0.01,
+                f"n = {len(table)} cases; {better} is better; coloured by "
+                f"{reference}->{variant} direction",
+                transform=ax.transAxes,
+                fontsize="x-small",
+                color="0.3",
+                va="bottom",
+            )
+    return fig
+
+
+def plot_paired_cases(
+    metrics: pd.DataFrame, out_stem: Path, variant: str = "morse", reference: str = "baseline"
+) -> list[Path]:
+    """Per-case slope plot from ``reference`` to ``variant`` for Dice and HD95 (mm).
+
+    Each line is one test case shared by both variants (mean over classes and seeds, infinite
+    HD95 left out); the variant's coarse and refined outputs are separate x positions.
+    """
+    with _style():
+        fig = _paired_cases_figure(metrics, variant=variant, reference=reference)
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# qualitative overlays
+# --------------------------------------------------------------------------------------------
+def _load_qualitative(run_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(Path(run_dir) / "qualitative.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _window_sums(mask: np.ndarray, size: int) -> np.ndarray:
+    """Sum of ``mask`` in every ``size`` x ``size`` window (valid positions only)."""
+    integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    return (
+        integral[size:, size:]
+        - integral[:-size, size:]
+        - integral[size:, :-size]
+        + integral[:-size, :-size]
+    )
+
+
+def _boundary(label: np.ndarray) -> np.ndarray:
+    """Pixels whose 4-neighbourhood contains another label."""
+    edge = np.zeros(label.shape, dtype=bool)
+    edge[1:, :] |= label[1:, :] != label[:-1, :]
+    edge[:-1, :] |= label[1:, :] != label[:-1, :]
+    edge[:, 1:] |= label[:, 1:] != label[:, :-1]
+    edge[:, :-1] |= label[:, 1:] != label[:, :-1]
+    return edge
+
+
+def _zoom_box(
+    disagreement: np.ndarray, fallback: np.ndarray | None = None, size: int | None = None
+) -> tuple[int, int, int, int]:
+    """Square window (row0, col0, row1, col1), end exclusive, inside the image.
+
+    The window holds the most pixels of ``disagreement`` (first maximum in row-major order, so
+    the choice is deterministic), re-centred on those pixels; when nothing disagrees, the most pixels of ``fallback``
+    (e.g. ground-truth boundary), else the image centre.
+    """
+    height, width = disagreement.shape
+    if size is None:
+        size = max(8, min(height, width) // 4)
+    size = int(min(size, height, width))
+    for mask in (disagreement, fallback):
+        if mask is not None and mask.any():
+            sums = _window_sums(mask, size)
+            r0, c0 = (int(i) for i in np.unravel_index(int(np.argmax(sums)), sums.shape))
+            # centre the window on the bounding box of the pixels it holds, kept in the image
+            rows, cols = np.nonzero(mask[r0 : r0 + size, c0 : c0 + size])
+            centre_r = r0 + (int(rows.min()) + int(rows.max())) // 2
+            centre_c = c0 + (int(cols.min()) + int(cols.max())) // 2
+            r0 = min(max(centre_r - size // 2, 0), height - size)
+            c0 = min(max(centre_c - size // 2, 0), width - size)
+            return r0, c0, r0 + size, c0 + size
+    r0, c0 = (height - size) // 2, (width - size) // 2
+    return r0, c0, r0 + size, c0 + size
+
+
+def _pick_pair(variants: list[str]) -> tuple[str, str] | None:
+    """(reference, variant) for the disagreement box: baseline vs morse when present."""
+    if "baseline" in variants and "morse" in variants:
+        return "baseline", "morse"
+    if len(variants) >= 2:
+        ref = "baseline" if "baseline" in variants else variants[0]
+        other = next(v for v in variants if v != ref)
+        return ref, other
+    return None
+
+
+def _disagreement(samples: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
+    pair = _pick_pair(list(samples))
+    if pair is None:
+        return None
+    ref, var = (samples[name] for name in pair)
+    mask = ref["pred_coarse"] != var["pred_coarse"]
+    if "pred_refined" in var:
+        mask |= ref["pred_coarse"] != var["pred_refined"]
+    return mask
+
+
+def _draw_overlay(
+    ax: Axes,
+    sample: dict[str, np.ndarray],
+    pred: np.ndarray,
+    class_names: list[str],
+    show_points: bool,
+) -> None:
+    image = sample["image"].astype(float)
+    lo, hi = np.percentile(image, [1, 99]) if image.size else (0.0, 1.0)
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+    label = sample["label"]
+    for index in range(1, len(class_names) + 1):
+        colour = _class_colour(index)
+        for mask, style, lw in ((label == index, "solid", 1.4), (pred == index, "dashed", 1.0)):
+            if mask.any() and not mask.all():
+                ax.contour(
+                    mask.astype(float),
+                    levels=[0.5],
+                    colors=[colour],
+                    linestyles=style,
+                    linewidths=lw,
+                )
+    points = np.asarray(sample.get("points", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
+    if show_points and len(points):
+        ax.scatter(
+            points[:, 1],
+            points[:, 0],
+            s=1.5,
+            c="yellow",
+            linewidths=0,
+            alpha=0.7,
+            rasterized=True,
+        )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
+def _class_colour(index: int) -> str:
+    return to_hex(sns.color_palette("bright", 10)[(index - 1) % 10])
+
+
+def _qualitative_figure(
+    run_dirs: dict[str, Path], class_names: list[str]
+) -> tuple[Figure, tuple[int, int, int, int] | None]:
+    """Overlay grid (rows: coarse, refined; columns: variants) and the zoom box it uses."""
+    samples = {name: _load_qualitative(path) for name, path in run_dirs.items()}
+    variants = _variant_order(list(samples))
+    fig = _new_figure(3.2 * max(1, len(variants)) + 1.5, 6.6)
+    axes = fig.subplots(2, max(1, len(variants)), squeeze=False)
+    if not variants:
+        _no_data(axes[0, 0])
+        return fig, None
+    first = samples[variants[0]]
+    disagreement = _disagreement(samples)
+    if disagreement is None:
+        disagreement = np.zeros(first["label"].shape, dtype=bool)
+    box = _zoom_box(disagreement, fallback=_boundary(first["label"]))
+    r0, c0, r1, c1 = box
+    height, width = first["label"].shape
+    # put the inset in the corner opposite the zoomed window so it never hides it
+    inset_x = 0.01 if (c0 + c1) / 2 > width / 2 else 0.62
+    inset_y = 0.62 if (r0 + r1) / 2 > height / 2 else 0.01  # axes y grows upwards
+    inset_bounds = [inset_x, inset_y, 0.37, 0.37]
+    for col, name in enumerate(variants):
+        sample = samples[name]
+        n_points = int(np.asarray(sample.get("points", np.zeros((0, 2)))).reshape(-1, 2).shape[0])
+        for row, output in enumerate(("coarse", "refined")):
+            ax = axes[row, col]
+            pred = sample.get(f"pred_{output}", sample["pred_coarse"])
+            show_points = output == "refined"
+            _draw_overlay(ax, sample, pred, class_names, show_points)
+            same = output == "refined" and np.array_equal(pred, sample["pred_coarse"])
+            title = f"{name} · {output}"
+            if output == "refined":
+                title += f" ({n_points} points)" if n_points else " (no points)"
+                if same:
+                    title += "\n= coarse"
+            ax.set_title(title, fontsize="small", color=variant_colour(name))
+            inset = ax.inset_axes(inset_bounds)
+            _draw_overlay(inset, sample, pred, class_names, show_points)
+            inset.set_xlim(c0 - 0.5, c1 - 0.5)
+            inset.set_ylim(r1 - 0.5, r0 - 0.5)
+            for spine in inset.spines.values():
+                spine.set_edgecolor("white")
+                spine.set_linewidth(1.0)
+            ax.indicate_inset_zoom(inset, edgecolor="white", alpha=0.9)
+    handles = [
+        Line2D([], [], color=_class_colour(i), linewidth=1.4, label=str(n))
+        for i, n in enumerate(class_names, start=1)
+    ]
+    handles += [
+        Line2D([], [], color="0.2", linestyle="solid", label="ground truth"),
+        Line2D([], [], color="0.2", linestyle="dashed", label="prediction"),
+        Line2D(
+            [], [], color="yellow", marker="o", linestyle="", markersize=3, label="inference points"
+        ),
+    ]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small")
+    case = str(first.get("case", ""))
+    slice_index = first.get("slice", "")
+    fig.suptitle(
+        f"case {case}, slice {slice_index}; inset: rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}",
+        fontsize="small",
+    )
+    return fig, box
+
+
+def plot_qualitative(
+    run_dirs: dict[str, Path], out_stem: Path, class_names: list[str]
+) -> list[Path]:
+    """Overlays per variant (key of ``run_dirs``) from each run's ``qualitative.npz``.
+
+    Ground truth is drawn as solid contours, predictions (coarse row, refined row) as dashed
+    contours, the inference points as yellow dots on the refined row, and every panel has a
+    zoomed inset on the window with the most baseline-vs-morse disagreement (deterministic).
+    ``class_names`` are the foreground classes, label value 1, 2, ...
+    """
+    with _style():
+        fig, _ = _qualitative_figure(run_dirs, class_names)
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# training curves
+# --------------------------------------------------------------------------------------------
+def _run_identity(key: str, run_dir: Path) -> dict[str, str]:
+    """dataset/backbone/variant/seed of a run from run.json, falling back on the key."""
+    info: dict[str, object] = {}
+    path = Path(run_dir) / "run.json"
+    if path.exists():
+        info = json.loads(path.read_text())
+    return {
+        "dataset": str(info.get("dataset", "")),
+        "backbone": str(info.get("backbone", "")),
+        "variant": str(info.get("variant", key.split("/")[0])),
+        "seed": str(info.get("seed", key)),
+    }
+
+
+def _training_frame(run_dirs: dict[str, Path]) -> pd.DataFrame:
+    frames = []
+    for key, run_dir in sorted(run_dirs.items()):
+        log = pd.read_csv(Path(run_dir) / "train_log.csv")
+        frames.append(log.assign(**_run_identity(key, run_dir)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _training_figure(run_dirs: dict[str, Path]) -> Figure:
+    """Loss (and point loss where logged) vs iteration, mean over seeds with a +-1 SD band."""
+    logs = _training_frame(run_dirs)
+    columns = [c for c in ("loss", "point_loss") if c in logs.columns and logs[c].notna().any()]
+    facets = _facets(logs) if len(logs) else []
+    fig = _new_figure(5.0 * max(1, len(columns)) + 1.5, 3.4 * max(1, len(facets)))
+    axes = fig.subplots(max(1, len(facets)), max(1, len(columns)), squeeze=False)
+    if not facets or not columns:
+        _no_data(axes[0, 0])
+        return fig
+    for row, (dataset, backbone) in enumerate(facets):
+        sub = logs[(logs["dataset"] == dataset) & (logs["backbone"] == backbone)]
+        for col, column in enumerate(columns):
+            ax = axes[row, col]
+            for variant in _variant_order(sub["variant"].tolist()):
+                runs = sub[sub["variant"] == variant].dropna(subset=[column])
+                if runs.empty:
+                    continue
+                stats = runs.groupby("iteration")[column].agg(["mean", "std", "count"])
+                colour = variant_colour(variant)
+                n_seeds = runs["seed"].nunique()
+                ax.plot(
+                    stats.index,
+                    stats["mean"],
+                    color=colour,
+                    linewidth=1.2,
+                    label=f"{variant} (n={n_seeds})",
+                    gid=f"variant:{variant}",
+                )
+                if n_seeds > 1:
+                    sd = stats["std"].fillna(0.0)
+                    ax.fill_between(
+                        stats.index,
+                        stats["mean"] - sd,
+                        stats["mean"] + sd,
+                        color=colour,
+                        alpha=0.2,
+                        linewidth=0,
+                    )
+            ax.set_title(f"{dataset} / {backbone}: {column.replace('_', ' ')}")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(column.replace("_", " "))
+            if ax.lines:
+                ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def plot_training_curves(run_dirs: dict[str, Path], out_stem: Path) -> list[Path]:
+    """Training loss vs iteration per variant: mean over seeds with a +-1 SD band.
+
+    Keys of ``run_dirs`` label runs; variant, seed, dataset and backbone are read from each
+    run's ``run.json`` (the key's part before ``/`` is the variant when there is none).
+    """
+    with _style():
+        fig = _training_figure(run_dirs)
+        return _save(fig, out_stem)

@@ -1,0 +1,723 @@
+"""The self-contained HTML report of one experiment.
+
+:func:`build_report` reads the tidy tables of ``results/<experiment>/`` (metrics, summary,
+comparisons, empty-mask counts) and the run folders below it, draws the figures, and renders
+``templates/report.html.j2`` into ONE HTML file: figures embedded as base64 PNG, no external CSS or
+JavaScript, every text escaped (tables by pandas, everything else by jinja2 autoescape), written to
+a temporary file and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from morse.analysis import figures as _figures
+from morse.data.atomic import atomic_path
+
+__all__ = ["build_report"]
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+TEMPLATE_NAME = "report.html.j2"
+#: Published numbers shipped with the repository (used when ``reference_results`` is None).
+DEFAULT_REFERENCE_RESULTS = Path(__file__).resolve().parents[2] / "config" / "reference_results.csv"
+NOT_AVAILABLE = "not available"
+PHANTOM_WARNING = "phantom data: validates the pipeline, not the paper's claim"
+
+_VERDICT_METRICS = ("dice", "hd95_mm")
+_METRIC_LABELS = {
+    "dice": "Dice",
+    "hd95_mm": "HD95 (mm)",
+    "hd95_vox": "HD95 (voxels)",
+    "asd_vox": "ASD (voxels)",
+}
+_OUTPUT_LABELS = {
+    "coarse": "coarse (backbone logits; what the authors' 2D test scripts score)",
+    "refined": "refined (point-rendered logits)",
+}
+_REQUIRED_TABLES = ("metrics", "summary", "comparisons", "empty_counts")
+
+
+# --------------------------------------------------------------------------------------------
+# small formatting helpers
+# --------------------------------------------------------------------------------------------
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _digits(metric: str) -> int:
+    """Decimals used for a metric: 3 for overlap scores, 2 for distances."""
+    return 3 if metric.startswith("dice") else 2
+
+
+def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
+    """Number with fixed decimals; ``n/a`` for missing, ``inf`` kept readable."""
+    if _is_missing(value):
+        return "n/a"
+    value = float(value)
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _fmt_p(value: Any) -> str:
+    """p-value with three decimals, ``<0.001`` below that."""
+    if _is_missing(value):
+        return "n/a"
+    value = float(value)
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _fmt_ci(diff: Any, low: Any, high: Any, digits: int) -> str:
+    """``+0.012 [-0.003, +0.027]``."""
+    return (
+        f"{_fmt(diff, digits, signed=True)} "
+        f"[{_fmt(low, digits, signed=True)}, {_fmt(high, digits, signed=True)}]"
+    )
+
+
+def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """Escaped HTML table (pandas escapes cells and labels)."""
+    return frame.to_html(index=index, escape=True, na_rep="n/a", border=0, classes=["data"])
+
+
+def _normalise_name(name: Any) -> str:
+    """Case-, order- and separator-insensitive key: 'left kidney' == 'Kidney_Left'."""
+    tokens = re.split(r"[\s_\-]+", str(name).strip().lower())
+    return " ".join(sorted(t for t in tokens if t))
+
+
+def _variant_rank(variant: str) -> tuple[int, str]:
+    order = list(_figures._KNOWN_VARIANTS)
+    return (order.index(variant) if variant in order else len(order), variant)
+
+
+def _output_rank(output: str) -> int:
+    return {"coarse": 0, "refined": 1}.get(output, 2)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+_TABLE_COLUMNS = {
+    "metrics": [
+        "dataset", "backbone", "variant", "seed", "output", "case", "class", "class_index",
+        "dice", "hd95_mm", "hd95_vox", "dice_authors", "hd95_vox_authors", "empty_reference",
+        "empty_prediction",
+    ],
+    "summary": [
+        "dataset", "backbone", "variant", "output", "class", "metric", "mean", "std", "n_seeds",
+        "n_cases",
+    ],
+    "comparisons": [
+        "dataset", "backbone", "metric", "variant", "output", "reference_variant",
+        "reference_output", "comparison", "n_cases", "n_seeds", "mean_reference", "mean_variant",
+        "mean_difference", "ci_low", "ci_high", "p_value", "p_holm", "effect_size",
+        "effect_size_name", "seed_sd", "better",
+    ],
+    "empty_counts": [
+        "dataset", "backbone", "variant", "output", "class", "empty_reference",
+        "empty_prediction", "both_empty",
+    ],
+}  # fmt: skip
+
+
+def _read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
+    """The four input tables; a missing file is an error, an empty one a frame with no rows."""
+    tables = {}
+    for name in _REQUIRED_TABLES:
+        path = results_dir / f"{name}.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"report input missing: {path}")
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            frame = pd.DataFrame()
+        missing = [c for c in _TABLE_COLUMNS[name] if c not in frame.columns]
+        if missing and len(frame):
+            raise ValueError(f"{path}: missing columns {missing}")
+        tables[name] = frame.reindex(columns=[*frame.columns, *missing])
+    return tables
+
+
+def _load_runs(results_dir: Path) -> list[dict[str, Any]]:
+    """run.json of every run folder ``<dataset>/<backbone>/<variant>/seed<k>``, sorted."""
+    runs = []
+    for path in sorted(results_dir.glob("*/*/*/seed*/run.json")):
+        info = json.loads(path.read_text())
+        info["_dir"] = path.parent
+        info.setdefault("dataset", path.parents[3].name)
+        info.setdefault("backbone", path.parents[2].name)
+        info.setdefault("variant", path.parents[1].name)
+        info.setdefault("seed", path.parent.name.removeprefix("seed"))
+        runs.append(info)
+    return sorted(
+        runs,
+        key=lambda r: (
+            str(r["dataset"]),
+            str(r["backbone"]),
+            _variant_rank(str(r["variant"])),
+            int(r["seed"]) if str(r["seed"]).lstrip("-").isdigit() else 0,
+            str(r["seed"]),
+        ),
+    )
+
+
+def _read_references(path: Path | None) -> pd.DataFrame:
+    columns = [
+        "dataset",
+        "backbone",
+        "variant",
+        "output",
+        "class",
+        "metric",
+        "value",
+        "unit",
+        "source",
+        "table",
+        "note",
+    ]
+    if path is None:
+        path = DEFAULT_REFERENCE_RESULTS if DEFAULT_REFERENCE_RESULTS.exists() else None
+    if path is None:
+        return pd.DataFrame(columns=columns)
+    refs = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = set(columns) - set(refs.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    refs["value"] = pd.to_numeric(refs["value"], errors="coerce")
+    return refs
+
+
+def _contains_phantom(value: Any) -> bool:
+    if isinstance(value, str):
+        return "phantom" in value.lower()
+    if isinstance(value, dict):
+        return any(_contains_phantom(k) or _contains_phantom(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_phantom(v) for v in value)
+    return False
+
+
+def _phantom_datasets(
+    datasets: Iterable[str], runs: list[dict[str, Any]], config: dict | None
+) -> list[str]:
+    """Datasets that are generated phantoms (by name, run.json data/protocol, or config)."""
+    config_datasets = (config or {}).get("datasets", {})
+    found = []
+    for dataset in datasets:
+        evidence = [dataset]
+        if isinstance(config_datasets, dict):
+            evidence.append(config_datasets.get(dataset))
+        elif isinstance(config_datasets, list):
+            evidence += [
+                d for d in config_datasets if isinstance(d, dict) and d.get("name") == dataset
+            ]
+        for run in runs:
+            if str(run.get("dataset")) == dataset:
+                evidence += [run.get("data"), run.get("dataset_info"), run.get("protocol")]
+        if any(_contains_phantom(e) for e in evidence):
+            found.append(dataset)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def _verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Verdict table ("Does MORSE help?"): difference with 95% CI, Holm-corrected p, and which side is better."""
+    rows = comparisons[comparisons["metric"].isin(_VERDICT_METRICS)].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["_m"] = rows["metric"].map({m: i for i, m in enumerate(_VERDICT_METRICS)})
+    rows["_v"] = rows["variant"].astype(str).map(_variant_rank)
+    rows["_o"] = rows["output"].astype(str).map(_output_rank)
+    rows = rows.sort_values(["dataset", "backbone", "_m", "_v", "_o", "reference_variant"])
+    out = []
+    for r in rows.itertuples(index=False):
+        metric = str(r.metric)
+        k = _digits(metric)
+        better = {"variant": str(r.variant), "reference": str(r.reference_variant)}.get(
+            str(r.better), str(r.better)
+        )
+        out.append(
+            {
+                "dataset": r.dataset,
+                "backbone": r.backbone,
+                "metric": _METRIC_LABELS.get(metric, metric)
+                + (" (higher is better)" if metric == "dice" else " (lower is better)"),
+                "variant": r.variant,
+                "scored output": _OUTPUT_LABELS.get(str(r.output), str(r.output)),
+                "vs": f"{r.reference_variant} ({r.reference_output})",
+                "cases × seeds": f"{r.n_cases} × {r.n_seeds}",
+                "reference mean": _fmt(r.mean_reference, k),
+                "variant mean": _fmt(r.mean_variant, k),
+                "difference [95% CI]": _fmt_ci(r.mean_difference, r.ci_low, r.ci_high, k),
+                "p (Holm)": _fmt_p(r.p_holm),
+                "effect size": f"{_fmt(r.effect_size, 2)} ({r.effect_size_name})",
+                "seed SD": _fmt(r.seed_sd, k),
+                "better": better,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
+    """One plain sentence per MORSE-vs-baseline comparison group."""
+    rows = comparisons[
+        comparisons["metric"].isin(_VERDICT_METRICS)
+        & comparisons["variant"].astype(str).str.startswith("morse")
+        & (comparisons["reference_variant"].astype(str) == "baseline")
+    ]
+    sentences = []
+    keys = ["dataset", "backbone", "variant", "output"]
+    for (dataset, backbone, variant, output), group in rows.groupby(keys, sort=True):
+        parts = []
+        for r in group.sort_values("metric").itertuples(index=False):
+            k = _digits(str(r.metric))
+            verdict = {
+                "variant": f"{variant} better",
+                "reference": "baseline better",
+            }.get(str(r.better), "no difference")
+            parts.append(
+                f"{_METRIC_LABELS.get(str(r.metric), r.metric)}: {verdict} "
+                f"({_fmt_ci(r.mean_difference, r.ci_low, r.ci_high, k)}, "
+                f"p_holm {_fmt_p(r.p_holm)})"
+            )
+        sentences.append(
+            f"{dataset} / {backbone}, {variant} [{output}] vs baseline: " + "; ".join(parts)
+        )
+    return sentences
+
+
+def _class_order(metrics: pd.DataFrame) -> dict[str, int]:
+    """Class name -> display position (class_index order, 'mean' last)."""
+    pairs = metrics[["class", "class_index"]].drop_duplicates()
+    pairs = pairs.assign(_region=pairs["class_index"] < 0)  # regions (index -1) after labels
+    pairs = pairs.sort_values(["_region", "class_index", "class"])
+    order = {str(c): i for i, c in enumerate(pairs["class"].astype(str).drop_duplicates())}
+    order["mean"] = len(order) + 1
+    return order
+
+
+def _summary_tables(summary: pd.DataFrame, metrics: pd.DataFrame) -> list[dict[str, str]]:
+    """Per metric: classes (rows) x variant · output (columns), 'mean ± SD over seeds'."""
+    order = _class_order(metrics)
+    tables = []
+    for metric in ("dice", "hd95_mm", "hd95_vox"):
+        sub = summary[summary["metric"] == metric].copy()
+        if sub.empty:
+            continue
+        k = _digits(metric)
+        sub["cell"] = [
+            _fmt(m, k) + ("" if _is_missing(s) else f" ± {_fmt(s, k)}")
+            for m, s in zip(sub["mean"], sub["std"], strict=True)
+        ]
+        pairs = sorted(
+            {(str(v), str(o)) for v, o in zip(sub["variant"], sub["output"], strict=True)},
+            key=lambda vo: (_variant_rank(vo[0]), _output_rank(vo[1])),
+        )
+        sub["column"] = sub["variant"].astype(str) + " · " + sub["output"].astype(str)
+        sub["class"] = sub["class"].astype(str)
+        wide = sub.pivot_table(
+            index=["dataset", "backbone", "class"],
+            columns="column",
+            values="cell",
+            aggfunc="first",
+        )
+        wide = wide.reindex(columns=[f"{v} · {o}" for v, o in pairs])
+        wide = wide.reset_index()
+        wide["_c"] = wide["class"].map(lambda c: order.get(c, len(order)))
+        wide = wide.sort_values(["dataset", "backbone", "_c", "class"]).drop(columns="_c")
+        wide.columns.name = None
+        seeds = sorted({int(n) for n in sub["n_seeds"].dropna()})
+        cases = sorted({int(n) for n in sub["n_cases"].dropna()})
+        tables.append(
+            {
+                "title": _METRIC_LABELS.get(metric, metric),
+                "note": f"mean ± SD over seeds (n_seeds: {', '.join(map(str, seeds)) or 'n/a'}; "
+                f"n_cases: {', '.join(map(str, cases)) or 'n/a'})",
+                "html": _html_table(wide.fillna("n/a")),
+            }
+        )
+    return tables
+
+
+def _published_table(summary: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
+    """Our means beside published numbers matching dataset/backbone/variant/output/class/metric.
+
+    Dice is shown in %, HD95 in voxel units (the protocol of the published numbers). Rows: the
+    class mean, plus every class with a published number for that dataset and backbone.
+    """
+    if summary.empty:
+        return pd.DataFrame()
+    dice = summary[summary["metric"] == "dice"]
+    dice_scale = 100.0 if dice.empty or float(np.nanmax(np.abs(dice["mean"]))) <= 1.0 else 1.0
+    scales = {"dice": dice_scale, "dice_authors": dice_scale}
+
+    refs = references.copy()
+    for col in ("dataset", "backbone", "variant", "output", "metric"):
+        refs[f"_{col}"] = refs[col].astype(str).str.strip().str.lower()
+    refs["_class"] = refs["class"].map(_normalise_name)
+
+    ours = summary.copy()
+    ours["_class"] = ours["class"].map(_normalise_name)
+    for col in ("dataset", "backbone", "variant", "output"):
+        ours[f"_{col}"] = ours[col].astype(str).str.strip().str.lower()
+    key = ["_dataset", "_backbone", "_variant", "_output", "_class"]
+
+    def our_value(group: pd.DataFrame, metric: str) -> str:
+        hit = group[group["metric"] == metric]["mean"]
+        if hit.empty or _is_missing(hit.iloc[0]):
+            return NOT_AVAILABLE
+        return _fmt(float(hit.iloc[0]) * scales.get(metric, 1.0), 2)
+
+    rows = []
+    groups = ours.groupby(key + ["dataset", "backbone", "variant", "output", "class"], sort=False)
+    for values, group in groups:
+        ds, bb, var, out, cls = values[:5]
+        dataset, backbone, variant, output, class_name = values[5:]
+        published_classes = set(
+            refs[(refs["_dataset"] == ds) & (refs["_backbone"] == bb)]["_class"]
+        )
+        if cls != "mean" and cls not in published_classes:
+            continue
+        matched = refs[
+            (refs["_dataset"] == ds)
+            & (refs["_backbone"] == bb)
+            & (refs["_variant"] == var)
+            & (refs["_output"] == out)
+            & (refs["_class"] == cls)
+        ]
+        metrics = ["dice", "hd95_vox"] + sorted(set(matched["_metric"]) - {"dice", "hd95_vox"})
+        for metric in metrics:
+            pubs = matched[matched["_metric"] == metric]
+            base = {
+                "dataset": dataset,
+                "backbone": backbone,
+                "variant": variant,
+                "output": output,
+                "class": class_name,
+                "metric": (
+                    "Dice (%)"
+                    if metric == "dice"
+                    else _METRIC_LABELS.get(metric, metric)
+                    if metric != "hd95_vox"
+                    else "HD95 (voxels)"
+                ),
+                "ours": our_value(group, metric),
+                "ours, authors' edge-case convention": our_value(group, f"{metric}_authors"),
+            }
+            if pubs.empty:
+                rows.append({**base, "published": NOT_AVAILABLE, "source": "", "table": ""})
+            for p in pubs.itertuples(index=False):
+                rows.append(
+                    {
+                        **base,
+                        "published": _fmt(p.value, 2),
+                        "source": p.source,
+                        "table": p.table or "",
+                    }
+                )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["_v"] = table["variant"].astype(str).map(_variant_rank)
+    table["_o"] = table["output"].astype(str).map(_output_rank)
+    table["_c"] = table["class"].astype(str).map(lambda c: (c == "mean", c))
+    table = table.sort_values(["dataset", "backbone", "_v", "_o", "_c"], kind="stable")
+    return table.drop(columns=["_v", "_o", "_c"])
+
+
+def _empty_table(empty_counts: pd.DataFrame) -> pd.DataFrame:
+    counts = ["empty_reference", "empty_prediction", "both_empty"]
+    present = [c for c in counts if c in empty_counts.columns]
+    if empty_counts.empty or not present:
+        return pd.DataFrame()
+    nonzero = empty_counts[empty_counts[present].fillna(0).sum(axis=1) > 0]
+    keys = ["dataset", "backbone", "variant", "output", "class"]
+    return nonzero.sort_values(keys, key=lambda s: s.astype(str))
+
+
+def _runtime_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        train = run.get("train") or {}
+        wall = run.get("wall_time_s")
+        rows.append(
+            {
+                "dataset": run.get("dataset"),
+                "backbone": run.get("backbone"),
+                "variant": run.get("variant"),
+                "seed": run.get("seed"),
+                "device": run.get("device", "n/a"),
+                "iterations": train.get("iterations", "n/a") if isinstance(train, dict) else "n/a",
+                "wall time (s)": _fmt(wall, 1),
+                "wall time (min)": _fmt(None if _is_missing(wall) else float(wall) / 60.0, 2),
+                "it/s": _fmt(run.get("iterations_per_s"), 2),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _config_table(runs: list[dict[str, Any]], field: str) -> pd.DataFrame:
+    """Distinct ``run.json[field]`` dicts per dataset/backbone/variant."""
+    rows = []
+    seen = set()
+    for run in runs:
+        value = run.get(field)
+        if not isinstance(value, dict):
+            value = {field: value}
+        row = {
+            "dataset": run.get("dataset"),
+            "backbone": run.get("backbone"),
+            "variant": run.get("variant"),
+            **{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in value.items()},
+        }
+        marker = json.dumps(row, sort_keys=True, default=str)
+        if marker not in seen:
+            seen.add(marker)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    first = ["dataset", "backbone", "variant", "head", "fusion", "expert_width", "num_points"]
+    ordered = [c for c in first if c in table.columns]
+    return table[ordered + [c for c in table.columns if c not in ordered]] if len(table) else table
+
+
+def _versions(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    found: dict[str, set[str]] = {}
+    for run in runs:
+        for name, version in (run.get("versions") or {}).items():
+            found.setdefault(str(name), set()).add(str(version))
+    rows = [
+        {"package": name, "version(s)": ", ".join(sorted(v)), "consistent": len(v) == 1}
+        for name, v in sorted(found.items())
+    ]
+    return pd.DataFrame(rows)
+
+
+def _distinct(runs: list[dict[str, Any]], field: str) -> list[str]:
+    values = {
+        json.dumps(r.get(field), sort_keys=True, default=str)
+        if isinstance(r.get(field), dict | list)
+        else str(r.get(field))
+        for r in runs
+        if r.get(field) is not None
+    }
+    return sorted(values)
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------
+def _embed(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
+
+
+def _figure_entry(title: str, caption: str, paths: list[Path]) -> dict[str, Any]:
+    png = next(p for p in paths if p.suffix == ".png")
+    return {
+        "title": title,
+        "caption": caption,
+        "src": _embed(png),
+        "files": [p.name for p in paths],
+    }
+
+
+def _make_figures(
+    metrics: pd.DataFrame, runs: list[dict[str, Any]], figures_dir: Path
+) -> list[dict[str, Any]]:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    out = [
+        _figure_entry(
+            "Per-class scores",
+            "Dice and HD95 (mm) per class, one point per test case (mean over seeds); boxes by "
+            "variant and scored output (darker shade = refined output). Infinite HD95 (empty "
+            "masks) are left out and counted in the empty-mask table.",
+            _figures.plot_per_class_scores(metrics, figures_dir / "per_class_scores"),
+        )
+    ]
+    variants = sorted(set(metrics["variant"].astype(str)), key=_variant_rank)
+    if "baseline" in variants and len(variants) > 1:
+        target = "morse" if "morse" in variants else next(v for v in variants if v != "baseline")
+        out.append(
+            _figure_entry(
+                f"Paired cases: baseline → {target}",
+                f"One line per test case shared by baseline (coarse) and {target} (coarse and "
+                "refined), case means over classes and seeds; black: mean over cases.",
+                _figures.plot_paired_cases(
+                    metrics,
+                    figures_dir / f"paired_cases_{target}",
+                    variant=target,
+                    reference="baseline",
+                ),
+            )
+        )
+    groups: dict[tuple[str, str], dict[str, Path]] = {}
+    for run in runs:
+        if not (Path(run["_dir"]) / "qualitative.npz").exists():
+            continue
+        key = (str(run["dataset"]), str(run["backbone"]))
+        groups.setdefault(key, {}).setdefault(str(run["variant"]), Path(run["_dir"]))
+    for (dataset, backbone), run_dirs in sorted(groups.items()):
+        names = _label_names(metrics[metrics["dataset"] == dataset])
+        stem = figures_dir / f"qualitative_{_slug(dataset)}_{_slug(backbone)}"
+        out.append(
+            _figure_entry(
+                f"Qualitative: {dataset} / {backbone}",
+                "Ground truth solid, prediction dashed (top: coarse, bottom: refined), inference "
+                "points in yellow; inset: the window where baseline and morse disagree most "
+                "(lowest seed of each variant).",
+                _figures.plot_qualitative(run_dirs, stem, names),
+            )
+        )
+    logged = {
+        str(Path(r["_dir"]).relative_to(Path(r["_dir"]).parents[3])): Path(r["_dir"])
+        for r in runs
+        if (Path(r["_dir"]) / "train_log.csv").exists()
+    }
+    if logged:
+        out.append(
+            _figure_entry(
+                "Training curves",
+                "Training loss (and point loss) vs iteration, mean over seeds ± 1 SD.",
+                _figures.plot_training_curves(logged, figures_dir / "training_curves"),
+            )
+        )
+    return out
+
+
+def _label_names(metrics: pd.DataFrame) -> list[str]:
+    """Names of label values 1..max(class_index) (region rows, index -1, are not labels)."""
+    labels = metrics[metrics["class_index"] >= 1][["class_index", "class"]].drop_duplicates()
+    by_index = {int(i): str(c) for i, c in labels.itertuples(index=False)}
+    return [by_index.get(i, f"label {i}") for i in range(1, max(by_index, default=0) + 1)]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------
+def _render(context: dict[str, Any]) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template(TEMPLATE_NAME).render(**context)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_report(
+    experiment: str,
+    results_dir: Path,
+    out_html: Path,
+    figures_dir: Path,
+    reference_results: Path | None = None,
+    config: dict | None = None,
+) -> Path:
+    """Render the experiment's HTML report and return its path.
+
+    ``reference_results`` defaults to the repository's ``config/reference_results.csv``;
+    ``config`` (the resolved experiment config) is shown under provenance and used to spot
+    phantom datasets.
+    """
+    results_dir, out_html, figures_dir = Path(results_dir), Path(out_html), Path(figures_dir)
+    tables = _read_tables(results_dir)
+    metrics, summary = tables["metrics"], tables["summary"]
+    comparisons, empty_counts = tables["comparisons"], tables["empty_counts"]
+    runs = _load_runs(results_dir)
+    references = _read_references(reference_results)
+
+    datasets = sorted(set(metrics["dataset"].astype(str)) | {str(r["dataset"]) for r in runs})
+    phantoms = _phantom_datasets(datasets, runs, config)
+    verdict = _verdict_table(comparisons)
+    published = _published_table(summary, references)
+    empty = _empty_table(empty_counts)
+    runtime = _runtime_table(runs)
+    head = _config_table(runs, "head")
+    train = _config_table(runs, "train")
+    versions = _versions(runs)
+
+    ran = {
+        "datasets": datasets,
+        "backbones": sorted(
+            set(metrics["backbone"].astype(str)) | {str(r["backbone"]) for r in runs}
+        ),
+        "variants": sorted(
+            set(metrics["variant"].astype(str)) | {str(r["variant"]) for r in runs},
+            key=_variant_rank,
+        ),
+        "seeds": sorted(
+            {int(s) for s in metrics["seed"].dropna()}
+            | {int(r["seed"]) for r in runs if str(r["seed"]).lstrip("-").isdigit()}
+        ),
+        "outputs": sorted(set(metrics["output"].astype(str)), key=_output_rank),
+        "n_runs": len(runs),
+    }
+    inputs = [
+        {"name": f"{name}.csv", "sha256": _sha256(results_dir / f"{name}.csv")}
+        for name in _REQUIRED_TABLES
+    ]
+    if reference_results is not None or DEFAULT_REFERENCE_RESULTS.exists():
+        ref_path = (
+            Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
+        )
+        inputs.append({"name": str(ref_path), "sha256": _sha256(ref_path)})
+
+    context = {
+        "experiment": experiment,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commits": _distinct(runs, "git_commit") or ["n/a"],
+        "devices": _distinct(runs, "device") or ["n/a"],
+        "protocols": _distinct(runs, "protocol") or ["n/a"],
+        "ran": ran,
+        "phantoms": phantoms,
+        "phantom_warning": PHANTOM_WARNING,
+        "head_html": _html_table(head) if len(head) else "",
+        "train_html": _html_table(train) if len(train) else "",
+        "verdict_sentences": _verdict_sentences(comparisons),
+        "verdict_html": _html_table(verdict) if len(verdict) else "",
+        "summary_tables": _summary_tables(summary, metrics),
+        "figures": _make_figures(metrics, runs, figures_dir),
+        "published_html": _html_table(published) if len(published) else "",
+        "empty_html": _html_table(empty) if len(empty) else "",
+        "runtime_html": _html_table(runtime) if len(runtime) else "",
+        "versions_html": _html_table(versions) if len(versions) else "",
+        "config_text": json.dumps(config, indent=2, sort_keys=True, default=str)
+        if config is not None
+        else "",
+        "inputs": inputs,
+        "not_available": NOT_AVAILABLE,
+    }
+    _atomic_write(out_html, _render(context))
+    return out_html

@@ -1,0 +1,205 @@
+"""``morse-bench``: every pipeline step as a sub-command (Snakemake rules call these)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+typical use (Snakemake runs these for you):
+  morse-bench check --config config/config.yaml
+  morse-bench fetch --dataset-config '{"kind": "phantom2d"}' --name phantom2d --out data/raw/phantom2d
+  morse-bench prepare --dataset-config '{"kind": "phantom2d"}' --name phantom2d \\
+      --raw data/raw/phantom2d --out data/prepared/phantom2d
+  morse-bench train --config config/config.yaml --dataset phantom2d --backbone unet \\
+      --variant morse --seed 0 --data data/prepared/phantom2d --out-dir results/phantom/.../seed0
+  morse-bench evaluate --run-dir results/phantom/phantom2d/unet/morse/seed0 --data data/prepared/phantom2d
+"""
+
+
+def _json_arg(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from morse.config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: valid; experiment {config['experiment']!r}, "
+          f"{len(config['datasets'])} dataset(s), {len(config['backbones'])} backbone(s), "
+          f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s)")
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from baselines import available_backbones
+    from morse.method import VARIANTS
+
+    print("backbones:", ", ".join(available_backbones()))
+    print("variants: ", ", ".join(VARIANTS))
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from morse.data.sources import fetch_dataset
+
+    fetch_dataset(args.name, args.dataset_config, Path(args.out))
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from morse.data.sources import prepare_dataset
+
+    prepare_dataset(args.name, args.dataset_config, Path(args.raw), Path(args.out))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from morse.config import load_config, run_config
+    from morse.engine.train import train_run
+
+    if args.run_config is not None:
+        run = args.run_config
+    elif args.config is not None:
+        config = load_config(args.config)
+        run = run_config(config, args.dataset, args.backbone, args.variant, args.seed)
+    else:
+        raise SystemExit("morse-bench train: give --run-config JSON or --config with --dataset/--backbone/--variant/--seed")
+    record = train_run(run, Path(args.data), Path(args.out_dir), threads=args.threads,
+                       progress=not args.no_progress)
+    print(f"trained {args.out_dir}: {record['wall_time_s']:.1f} s, {record['iterations_per_s']:.2f} it/s "
+          f"on {record['device']}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from morse.engine.evaluate import evaluate_run
+
+    metrics = evaluate_run(Path(args.run_dir), Path(args.data), threads=args.threads,
+                           progress=not args.no_progress)
+    summary = metrics.groupby("output")["dice"].mean()
+    print(f"evaluated {args.run_dir}: mean Dice " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
+    from morse.data.atomic import atomic_path
+
+    metrics = aggregate_metrics([Path(p) for p in args.metrics])
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
+                        ("empty_counts.csv", empty_counts(metrics))):
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    print(f"aggregated {len(args.metrics)} run(s) into {out}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from morse.analysis.stats import paired_comparisons
+    from morse.data.atomic import atomic_path
+
+    comparisons = paired_comparisons(pd.read_csv(args.metrics), reference_variant=args.reference,
+                                     n_resamples=args.resamples, seed=args.seed)
+    with atomic_path(Path(args.out)) as tmp:
+        comparisons.to_csv(tmp, index=False)
+    print(f"wrote {len(comparisons)} comparison rows to {args.out}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from morse.analysis.report import build_report
+
+    path = build_report(args.experiment, Path(args.results), Path(args.out), Path(args.figures),
+                        reference_results=Path(args.reference) if args.reference else None,
+                        config=args.config_json)
+    print(f"report: {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``morse-bench`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="morse-bench", description="Reproducibility benchmark suite for MORSE (MICCAI 2023).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("check", help="validate an experiment config (schema, names, head knobs)")
+    p.add_argument("--config", required=True, help="YAML experiment config")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("list", help="list the registered backbones and variants")
+    p.set_defaults(func=cmd_list)
+
+    for name, func, helptext in (("fetch", cmd_fetch, "download (or generate, for phantoms) a raw dataset"),
+                                 ("prepare", cmd_prepare, "convert a raw dataset to the prepared format")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--name", required=True, help="dataset name (config key)")
+        p.add_argument("--dataset-config", type=_json_arg, required=True, help="the dataset's config entry as JSON")
+        if name == "prepare":
+            p.add_argument("--raw", required=True, help="raw dataset directory (the fetch output)")
+        p.add_argument("--out", required=True, help="output directory (written atomically)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("train", help="train one dataset x backbone x variant x seed run")
+    p.add_argument("--run-config", type=_json_arg, help="resolved run config as JSON (what Snakemake passes)")
+    p.add_argument("--config", help="experiment YAML (alternative to --run-config)")
+    p.add_argument("--dataset")
+    p.add_argument("--backbone")
+    p.add_argument("--variant")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--data", required=True, help="prepared dataset directory")
+    p.add_argument("--out-dir", required=True, help="run folder for model.pt, train_log.csv, run.json")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run on its test split")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--data", required=True, help="prepared dataset directory")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("aggregate", help="combine per-run metrics.csv files; write summary and empty-mask counts")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("metrics", nargs="+", help="per-run metrics.csv files")
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("compare", help="paired statistics of every variant against the reference")
+    p.add_argument("--metrics", required=True, help="aggregated metrics.csv")
+    p.add_argument("--out", required=True, help="comparisons.csv")
+    p.add_argument("--reference", default="baseline")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="render the self-contained HTML report")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--results", required=True, help="results/<experiment>")
+    p.add_argument("--out", required=True, help="reports/<experiment>/index.html")
+    p.add_argument("--figures", required=True, help="figure directory")
+    p.add_argument("--reference", help="config/reference_results.csv")
+    p.add_argument("--config-json", type=_json_arg, help="resolved experiment config shown in the report")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``morse-bench`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError, NotImplementedError) as error:
+        print(f"morse-bench {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

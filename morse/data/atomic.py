@@ -1,0 +1,70 @@
+"""Atomic writes: produce an output under a temporary sibling name, rename it when complete.
+
+Every step of the workflow writes its outputs through :func:`atomic_path`, so an interrupted
+run never leaves a half-written file or directory under the final name (Snakemake and the
+``prepare`` step can then trust that an existing path is complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "remove_path"]
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink or a directory tree; do nothing if ``path`` does not exist."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _temp_sibling(path: Path, tag: str) -> Path:
+    # The full final name is kept as the *suffix* so that writers which pick a format or append
+    # an extension from the name (np.save -> ".npy", nibabel -> ".nii.gz") behave as for `path`.
+    return path.with_name(f".{tag}-{uuid.uuid4().hex[:12]}-{path.name}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; move it onto ``path`` when the block succeeds.
+
+    The caller creates a file *or* a directory at the yielded path. On success it replaces
+    ``path`` (an existing file or directory of that name is replaced as a whole). If the block
+    raises, the temporary file or directory is removed and ``path`` is left untouched.
+    The parent directory is created if needed.
+
+    >>> with atomic_path(out / "table.csv") as tmp:
+    ...     frame.to_csv(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(path, "tmp")
+    try:
+        yield tmp
+        if not (tmp.exists() or tmp.is_symlink()):
+            raise FileNotFoundError(f"atomic_path: nothing was written to the temporary path {tmp}")
+        if tmp.is_dir() and not tmp.is_symlink() and path.is_dir() and not path.is_symlink():
+            # os.replace cannot overwrite a non-empty directory: move the old one aside first.
+            old = _temp_sibling(path, "old")
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            remove_path(old)
+        else:
+            if path.is_dir() and not path.is_symlink():
+                remove_path(path)
+            os.replace(tmp, path)
+    except BaseException:
+        remove_path(tmp)
+        raise

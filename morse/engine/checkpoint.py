@@ -1,0 +1,57 @@
+"""Training checkpoints: everything needed to resume, written atomically, loaded safely."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from morse.data.atomic import atomic_path
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint was written by a run with a different resolved configuration."""
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch's, numpy's and Python's global random generators."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generator states captured by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` with torch.save to a temporary file, then rename it into place."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; refuse one from a different configuration."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if config_hash is not None and payload.get("config_hash") != config_hash:
+        raise CheckpointMismatchError(
+            f"{path} was written by a run with config hash {payload.get('config_hash')!r}, "
+            f"not {config_hash!r}; delete it (or the run folder) to train anew"
+        )
+    return payload

@@ -1,0 +1,79 @@
+"""Per-case evaluation of a trained run on the test split: metrics.csv and qualitative.npz."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from morse.analysis.metrics import case_metrics
+from morse.data.atomic import atomic_path
+from morse.data.prepared import load_case, read_dataset_info
+from morse.engine.checkpoint import load_checkpoint
+from morse.engine.device import select_device
+from morse.engine.inference import inference_points_2d, predict_volume_2d
+from morse.engine.train import build_model
+
+RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
+
+
+def qualitative_slice(label: np.ndarray) -> int:
+    """The slice showing the most classes (ties: the most foreground), chosen from labels only,
+    so every run of a dataset shows the same slice."""
+    scores = [(len(np.unique(s)), int((s > 0).sum())) for s in label]
+    return int(max(range(len(scores)), key=lambda i: scores[i]))
+
+
+def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: bool = True) -> pd.DataFrame:
+    """Evaluate ``run_dir/model.pt`` on every test case, both outputs for head variants.
+
+    Writes ``run_dir/metrics.csv`` (one row per output x case x class) and
+    ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
+    uncertainty sampler picks), each atomically.
+    """
+    run_dir, data_root = Path(run_dir), Path(data_root)
+    torch.set_num_threads(threads)
+    run: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    info = read_dataset_info(data_root)
+    cases = info.splits.get("test", [])
+    if not cases:
+        raise ValueError(f"dataset {info.name!r} at {data_root} has an empty test split; nothing to evaluate")
+    device = select_device(run["device_requested"])
+    model = build_model(run, info).to(device)
+    model.load_state_dict(load_checkpoint(run_dir / "model.pt", run["config_hash"])["model"])
+    model.eval()
+    network_size = tuple(run["train"]["patch_size"])
+    slice_batch = run.get("evaluate", {}).get("slice_batch", 16)
+    amp = run["train"].get("amp", False)
+
+    rows: list[dict[str, Any]] = []
+    qualitative: dict[str, Any] = {}
+    for index, case in enumerate(tqdm(cases, desc=f"evaluate {run_dir.name}", disable=not progress)):
+        image, label = load_case(data_root, case)
+        image, label = np.asarray(image), np.asarray(label)
+        predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
+        for output, prediction in predictions.items():
+            for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):
+                rows.append({**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case, **row})
+        if index == 0:
+            z = qualitative_slice(label)
+            points = np.zeros((0, 2), np.float32)
+            if image.shape[-2:] == network_size:
+                points = inference_points_2d(model, image[:, z], device, run["head"]["subdivision_points"])
+            qualitative = {
+                "image": image[0, z].astype(np.float32), "label": label[z].astype(np.uint8),
+                "pred_coarse": predictions["coarse"][z],
+                "pred_refined": predictions.get("refined", predictions["coarse"])[z],
+                "points": points, "case": np.array(case), "slice": np.array(z),
+            }
+    metrics = pd.DataFrame(rows)
+    with atomic_path(run_dir / "metrics.csv") as tmp:
+        metrics.to_csv(tmp, index=False)
+    with atomic_path(run_dir / "qualitative.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **qualitative)
+    return metrics

@@ -1,0 +1,170 @@
+"""The training loop: one run = one dataset x backbone x variant x seed."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from monai.utils import set_determinism
+from tqdm import tqdm
+
+from baselines import build_backbone
+from morse.data.atomic import atomic_path
+from morse.data.loading import SliceDataset, infinite_loader
+from morse.data.prepared import DatasetInfo, read_dataset_info
+from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from morse.engine.device import autocast, describe_device, select_device
+from morse.engine.provenance import git_commit, package_versions
+from morse.method import CoarseLoss, HeadConfig, Segmenter, point_loss_weight
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def poly_lr(base_lr: float, iteration: int, max_iterations: int, power: float, end_factor: float) -> float:
+    """Polynomial decay from ``base_lr`` at iteration 0 to ``base_lr * end_factor`` at the end."""
+    end_lr = base_lr * end_factor
+    progress = min(iteration / max_iterations, 1.0)
+    return end_lr + (base_lr - end_lr) * (1.0 - progress) ** power
+
+
+def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
+    """The Segmenter (backbone + head) a resolved run config describes."""
+    backbone = build_backbone(
+        run["backbone"],
+        in_channels=len(info.modalities),
+        num_classes=len(info.class_names),
+        spatial_dims=run["spatial_dims"],
+        **run["backbone_options"],
+    )
+    return Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def train_run(
+    run: dict[str, Any], data_root: Path, out_dir: Path, threads: int = 1, progress: bool = True
+) -> dict[str, Any]:
+    """Train one run, resuming from ``out_dir/checkpoint.pt`` when a matching one exists.
+
+    Writes ``model.pt``, ``train_log.csv`` and ``run.json`` (resolved config, versions, git
+    commit, device, wall time, throughput). Returns the run record.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    set_determinism(seed=run["seed"])
+    info = read_dataset_info(Path(data_root))
+    if run["spatial_dims"] != 2:
+        raise NotImplementedError("only 2D (slice-wise) training is implemented so far")
+    if not info.splits.get("train"):
+        raise ValueError(f"dataset {info.name!r} at {data_root} has an empty training split")
+    device = select_device(run["device"])
+    settings = run["train"]
+    model = build_model(run, info).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings["lr"], momentum=settings["momentum"],
+        weight_decay=settings["weight_decay"],
+    )
+    coarse_loss_fn = CoarseLoss()
+    head = HeadConfig(**run["head"])
+    max_iterations = settings["iterations"]
+
+    start, log_rows, elapsed_before = 0, [], 0.0
+    checkpoint_path = out_dir / "checkpoint.pt"
+    if checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path, run["config_hash"])
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, log_rows = state["iteration"], list(state["log"])
+        elapsed_before = state["elapsed_s"]
+        set_rng_state(state["rng"])
+
+    dataset = SliceDataset(
+        Path(data_root), info.splits["train"], tuple(settings["patch_size"]), augment=settings["augment"]
+    )
+    batches = infinite_loader(
+        dataset, settings["batch_size"], seed=run["seed"] * 100_003 + start,
+        num_workers=settings["num_workers"], pin_memory=device.type == "cuda",
+    )
+    model.train()
+    started = time.perf_counter()
+    bar = tqdm(range(start, max_iterations), desc=_run_name(run), disable=not progress,
+               initial=start, total=max_iterations, unit="it")
+    for iteration in bar:
+        lr = poly_lr(settings["lr"], iteration, max_iterations, settings["lr_power"], settings["lr_end_factor"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = next(batches)
+        image = batch["image"].to(device, non_blocking=True)
+        label = batch["label"].to(device, non_blocking=True)
+        with autocast(device, settings["amp"]):
+            coarse_logits, aux_losses = model(image, label)
+        coarse_loss = coarse_loss_fn(coarse_logits.float(), label)
+        weight = point_loss_weight(head, iteration, max_iterations) if aux_losses else 0.0
+        point_loss = sum(aux_losses.values()) if aux_losses else torch.zeros((), device=device)
+        loss = coarse_loss + weight * point_loss
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"run {_run_name(run)}: loss is {loss.item()} at iteration {iteration} "
+                f"(coarse {coarse_loss.item()}, point {float(point_loss)}); the last good checkpoint "
+                f"({checkpoint_path if checkpoint_path.exists() else 'none yet'}) is kept. "
+                "Lower train.lr or check the data for NaN values."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        done = iteration + 1
+        if done % settings["log_every"] == 0 or done == max_iterations:
+            log_rows.append({
+                "iteration": done, "loss": loss.item(), "coarse_loss": coarse_loss.item(),
+                "point_loss": float(point_loss), "point_weight": weight, "lr": lr,
+                "seconds": elapsed_before + time.perf_counter() - started,
+            })
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if done % settings["checkpoint_every"] == 0 and done < max_iterations:
+            save_checkpoint(checkpoint_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "iteration": done, "log": log_rows, "rng": rng_state(),
+                "elapsed_s": elapsed_before + time.perf_counter() - started,
+                "config_hash": run["config_hash"],
+            })
+    wall = elapsed_before + time.perf_counter() - started
+    trained = max_iterations - start
+    record = {
+        **run,
+        "device_requested": run["device"],
+        "device": describe_device(device),
+        "wall_time_s": round(wall, 3),
+        "iterations_per_s": round(trained / max(time.perf_counter() - started, 1e-9), 4),
+        "resumed_from_iteration": start,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "final_loss": log_rows[-1]["loss"] if log_rows else math.nan,
+    }
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"model": model.state_dict(), "config_hash": run["config_hash"]}, tmp)
+    _write_log(out_dir / "train_log.csv", log_rows)
+    write_json(out_dir / "run.json", record)
+    checkpoint_path.unlink(missing_ok=True)
+    return record
+
+
+def _run_name(run: dict[str, Any]) -> str:
+    return f"{run['dataset']}/{run['backbone']}/{run['variant']}/seed{run['seed']}"

@@ -1,0 +1,137 @@
+"""Head configuration: every knob of the MORSE head, with defaults faithful to the public code."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+HEADS = ("none", "standard", "implicit")
+FUSIONS = ("none", "dense", "pointwise")
+FOURIER_INITS = ("uniform", "gaussian")
+SCHEDULES = ("ramp", "constant")
+
+
+def _check_int(name: str, value: Any, minimum: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "an integer or None" if optional else "an integer"
+        raise ValueError(f"HeadConfig.{name} must be {kind} >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"HeadConfig.{name} must be >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"HeadConfig.{name} must be a number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        upper = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"HeadConfig.{name} must lie in {lo}{low:g}, {upper}{hi}, got {value!r}")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"HeadConfig.{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """All knobs of the point-rendering head; defaults follow the authors' public code.
+
+    ``head``: "none" (bare backbone), "standard" (PointRend) or "implicit" (Implicit PointRend /
+    MORSE). ``fusion``: "none" (the code's FeatureExtractor path), "dense" (MOEHead, per-pixel
+    experts) or "pointwise" (PointRendSepMoE, experts mixed at the sampled points).
+    """
+
+    head: str = "implicit"
+    fusion: str = "dense"
+    num_experts: int | None = None
+    expert_width: int = 256
+    stochastic_gating: bool = True
+    max_dropped_experts: int | None = None
+    num_points: int = 2048
+    oversample_ratio: float = 3.0
+    importance_ratio: float = 0.75
+    subdivision_steps: int = 2
+    subdivision_points: int = 8192
+    fourier_features: int = 128
+    fourier_init: str = "uniform"
+    fourier_scale: float = 1.0
+    point_head_layers: int = 3
+    dropout: float = 0.1
+    point_loss_schedule: str = "ramp"
+    point_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_choice("head", self.head, HEADS)
+        _check_choice("fusion", self.fusion, FUSIONS)
+        _check_int("num_experts", self.num_experts, 1, optional=True)
+        _check_int("expert_width", self.expert_width, 1)
+        if not isinstance(self.stochastic_gating, bool):
+            raise ValueError(
+                f"HeadConfig.stochastic_gating must be true or false, got {self.stochastic_gating!r}"
+            )
+        _check_int("max_dropped_experts", self.max_dropped_experts, 0, optional=True)
+        if (
+            self.num_experts is not None
+            and self.max_dropped_experts is not None
+            and self.max_dropped_experts > self.num_experts - 1
+        ):
+            raise ValueError(
+                "HeadConfig.max_dropped_experts must be <= num_experts - 1 "
+                f"({self.num_experts - 1}) so that one expert always survives, "
+                f"got {self.max_dropped_experts}"
+            )
+        _check_int("num_points", self.num_points, 1)
+        _check_float("oversample_ratio", self.oversample_ratio, 1.0)
+        _check_float("importance_ratio", self.importance_ratio, 0.0, 1.0)
+        _check_int("subdivision_steps", self.subdivision_steps, 0)
+        _check_int("subdivision_points", self.subdivision_points, 1)
+        _check_int("fourier_features", self.fourier_features, 1)
+        _check_choice("fourier_init", self.fourier_init, FOURIER_INITS)
+        _check_float("fourier_scale", self.fourier_scale, 0.0, low_open=True)
+        _check_int("point_head_layers", self.point_head_layers, 1)
+        _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        _check_choice("point_loss_schedule", self.point_loss_schedule, SCHEDULES)
+        _check_float("point_loss_weight", self.point_loss_weight, 0.0)
+
+    @property
+    def has_head(self) -> bool:
+        """True when a point head is attached (every variant except the bare backbone)."""
+        return self.head != "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (for run.json and checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "baseline": {"head": "none", "fusion": "none", "stochastic_gating": False},
+    "pointrend": {"head": "standard", "fusion": "none", "stochastic_gating": False},
+    "implicit_pointrend": {"head": "implicit", "fusion": "none", "stochastic_gating": False},
+    "morse": {"head": "implicit", "fusion": "dense", "stochastic_gating": True},
+    "morse_deterministic": {"head": "implicit", "fusion": "dense", "stochastic_gating": False},
+}
+
+
+def resolve_head_config(variant: str, overrides: dict[str, Any] | None = None) -> HeadConfig:
+    """The named base configuration ``variant`` with ``overrides`` applied on top."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
+    values = dict(VARIANTS[variant])
+    valid = [field.name for field in dataclasses.fields(HeadConfig)]
+    for key, value in (overrides or {}).items():
+        if key not in valid:
+            raise ValueError(
+                f"unknown head option {key!r} (variant {variant!r}); valid keys: {', '.join(valid)}"
+            )
+        values[key] = value
+    return HeadConfig(**values)

@@ -1,0 +1,163 @@
+"""Segmenter: any backbone (contract in baselines/registry.py) plus the point-rendering head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from morse.method.config import HeadConfig
+from morse.method.experts import ConcatFusion, DenseExpertFusion, ScaleExperts
+from morse.method.fourier import FourierFeatures
+from morse.method.point_heads import PointHead, PointwiseExpertHead
+from morse.method.sampling import (
+    calculate_uncertainty,
+    importance_sample_points,
+    point_sample,
+    sample_labels,
+    uncertain_grid_points,
+)
+
+
+class Segmenter(nn.Module):
+    """Backbone + (optional) point head; one code path for 2D and 3D.
+
+    Training (``self.training``): ``forward(x, target)`` returns ``(coarse_logits, aux_losses)``
+    with ``aux_losses = {"point_ce": ...}`` when a head is attached, ``{}`` for the baseline.
+    Evaluation: ``forward(x)`` returns the refined logits (the coarse ones without a head).
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, head: HeadConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.head_config = head
+        self.spatial_dims = int(backbone.spatial_dims)
+        if self.spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        self.fusion: nn.Module | None = None
+        self.point_head: nn.Module | None = None
+        if not head.has_head:
+            return
+        if num_classes < 2:
+            raise ValueError("the point head needs num_classes >= 2 (uncertainty uses top-2 logits)")
+        channels = list(backbone.feature_channels)
+        num_levels = head.num_experts if head.num_experts is not None else len(channels)
+        if num_levels > len(channels):
+            raise ValueError(
+                f"HeadConfig.num_experts={num_levels} but the backbone has only {len(channels)} "
+                "feature levels"
+            )
+        self.num_levels = num_levels
+        channels = channels[len(channels) - num_levels:]
+        max_dropped = num_levels - 1 if head.max_dropped_experts is None else head.max_dropped_experts
+        if max_dropped > num_levels - 1:
+            raise ValueError(
+                f"HeadConfig.max_dropped_experts={max_dropped} must be <= num_experts - 1 "
+                f"= {num_levels - 1}"
+            )
+        width = head.expert_width
+
+        def make_head(out_channels: int | None) -> PointHead:
+            fourier = None
+            if head.head == "implicit":
+                fourier = FourierFeatures(
+                    self.spatial_dims, head.fourier_features, head.fourier_init, head.fourier_scale
+                )
+            return PointHead(width, num_classes, head.point_head_layers, out_channels, fourier)
+
+        if head.fusion == "none":
+            self.fusion = ConcatFusion(channels, width, self.spatial_dims)
+            self.point_head = make_head(None)
+        elif head.fusion == "dense":
+            self.fusion = DenseExpertFusion(
+                channels, width, self.spatial_dims, head.stochastic_gating, max_dropped, head.dropout
+            )
+            self.point_head = make_head(None)
+        else:  # pointwise
+            self.fusion = ScaleExperts(channels, width, self.spatial_dims)
+            self.point_head = PointwiseExpertHead(
+                [make_head(width) for _ in range(num_levels)],
+                width,
+                num_classes,
+                head.stochastic_gating,
+                max_dropped,
+                head.dropout,
+            )
+
+    @property
+    def has_head(self) -> bool:
+        """True when a point head is attached."""
+        return self.point_head is not None
+
+    def _dense_features(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The dense map the point head reads: fused (B, W, ...) or stacked experts (B, K*W, ...)."""
+        assert self.fusion is not None
+        dense = self.fusion(features[len(features) - self.num_levels:])
+        if self.head_config.fusion == "pointwise":
+            dense = dense.flatten(1, 2)
+        return dense
+
+    def _point_logits(
+        self, dense: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
+    ) -> torch.Tensor:
+        assert self.point_head is not None
+        return self.point_head(point_sample(dense, coords), point_sample(coarse, coords), coords)
+
+    def forward(
+        self, x: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training: (coarse logits, aux losses). Evaluation: refined logits (B, C, *spatial)."""
+        coarse, features = self.backbone(x)
+        if self.training:
+            if not self.has_head:
+                return coarse, {}
+            if target is None:
+                raise ValueError("Segmenter.forward needs `target` in training mode for the point loss")
+            return coarse, {"point_ce": self._point_loss(coarse, features, target)}
+        return self._refine(coarse, features)
+
+    def _point_loss(
+        self, coarse: torch.Tensor, features: list[torch.Tensor], target: torch.Tensor
+    ) -> torch.Tensor:
+        cfg = self.head_config
+        dense = self._dense_features(features)
+        with torch.no_grad():
+            coords = importance_sample_points(
+                coarse.detach(), cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio
+            )
+            labels = sample_labels(target, coords)
+        logits = self._point_logits(dense, coarse, coords)
+        return F.cross_entropy(logits, labels)
+
+    def _refine(self, coarse: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
+        steps = self.head_config.subdivision_steps
+        if not self.has_head or steps == 0:
+            return coarse
+        dense = self._dense_features(features)
+        batch, channels = coarse.shape[:2]
+        logits = coarse
+        for _ in range(steps):
+            index, coords = uncertain_grid_points(
+                calculate_uncertainty(logits), self.head_config.subdivision_points
+            )
+            point_logits = self._point_logits(dense, coarse, coords.to(coarse.device))
+            flat = logits.reshape(batch, channels, -1).scatter(
+                2, index.unsqueeze(1).expand(-1, channels, -1), point_logits.to(logits.dtype)
+            )
+            logits = flat.view_as(coarse)
+        return logits
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Evaluation only: {"coarse": backbone logits, "refined": point-refined logits}."""
+        if self.training:
+            raise RuntimeError("Segmenter.predict is for evaluation; call model.eval() first")
+        coarse, features = self.backbone(x)
+        return {"coarse": coarse, "refined": self._refine(coarse, features)}
+
+    @torch.no_grad()
+    def uncertain_points(self, coarse_logits: torch.Tensor, num_points: int) -> torch.Tensor:
+        """Cell-centre coordinates (B, P, d) in [0, 1], ordered (x, y[, z]) like grid_sample, of the
+        ``num_points`` most uncertain locations (the first subdivision step's selection)."""
+        return uncertain_grid_points(calculate_uncertainty(coarse_logits), num_points)[1]

@@ -1,0 +1,245 @@
+"""Tests of morse.analysis.figures on small synthetic tables and run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from morse.analysis import figures
+from morse.analysis.figures import (
+    plot_paired_cases,
+    plot_per_class_scores,
+    plot_qualitative,
+    plot_training_curves,
+)
+
+CLASSES = ["liver", "spleen"]
+
+
+def make_metrics(
+    cases: dict[str, list[str]] | None = None, seeds: tuple[int, ...] = (0, 1)
+) -> pd.DataFrame:
+    """Tidy metrics frame: baseline (coarse) and morse (coarse, refined), given cases per variant."""
+    cases = cases or {"baseline": ["c1", "c2", "c3"], "morse": ["c1", "c2", "c3"]}
+    rng = np.random.default_rng(0)
+    rows = []
+    for variant, variant_cases in cases.items():
+        outputs = ["coarse"] if variant == "baseline" else ["coarse", "refined"]
+        for seed in seeds:
+            for output in outputs:
+                for case in variant_cases:
+                    for index, name in enumerate(CLASSES, start=1):
+                        dice = float(rng.uniform(0.6, 0.9))
+                        hd = float(rng.uniform(2, 20))
+                        rows.append(
+                            {
+                                "dataset": "phantom2d",
+                                "backbone": "unet",
+                                "variant": variant,
+                                "seed": seed,
+                                "output": output,
+                                "case": case,
+                                "class": name,
+                                "class_index": index,
+                                "dice": dice,
+                                "hd95_mm": hd,
+                                "hd95_vox": hd,
+                                "dice_authors": dice,
+                                "hd95_vox_authors": hd,
+                                "empty_reference": False,
+                                "empty_prediction": False,
+                            }
+                        )
+    return pd.DataFrame(rows)
+
+
+def write_run(
+    root: Path,
+    variant: str,
+    seed: int,
+    pred_coarse: np.ndarray,
+    pred_refined: np.ndarray,
+    label: np.ndarray,
+    n_points: int = 5,
+) -> Path:
+    """Run folder with run.json, train_log.csv and qualitative.npz."""
+    run = root / "phantom2d" / "unet" / variant / f"seed{seed}"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(
+        json.dumps({"dataset": "phantom2d", "backbone": "unet", "variant": variant, "seed": seed})
+    )
+    it = np.arange(0, 50, 10)
+    pd.DataFrame(
+        {
+            "iteration": it,
+            "loss": 1.0 / (it + 1) + 0.01 * seed,
+            "coarse_loss": 1.0 / (it + 1),
+            "point_loss": np.nan if variant == "baseline" else 0.5 / (it + 1),
+            "point_weight": 0.0,
+            "lr": 0.01,
+            "seconds": it * 0.1,
+        }
+    ).to_csv(run / "train_log.csv", index=False)
+    points = np.argwhere(label > 0)[:n_points].astype(np.float32).reshape(-1, 2)
+    np.savez(
+        run / "qualitative.npz",
+        image=np.linspace(0, 1, label.size, dtype=np.float32).reshape(label.shape),
+        label=label.astype(np.uint8),
+        pred_coarse=pred_coarse.astype(np.uint8),
+        pred_refined=pred_refined.astype(np.uint8),
+        points=points if variant != "baseline" else np.zeros((0, 2), np.float32),
+        case="c1",
+        slice=3,
+    )
+    return run
+
+
+def square_masks(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label with two squares; baseline misses a corner block of class 1 that morse gets."""
+    label = np.zeros((size, size), np.uint8)
+    label[10:30, 10:30] = 1
+    label[40:55, 35:60] = 2
+    baseline = label.copy()
+    baseline[44:52, 50:60] = 0  # disagreement far from the first square
+    morse = label.copy()
+    return label, baseline, morse
+
+
+def test_per_class_scores_writes_png_and_svg(tmp_path: Path) -> None:
+    paths = plot_per_class_scores(make_metrics(), tmp_path / "figs" / "per_class")
+    assert sorted(p.suffix for p in paths) == [".png", ".svg"]
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 1000
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "figs").glob(".*tmp"))
+
+
+def test_per_class_scores_one_box_per_class_and_group() -> None:
+    fig = figures._per_class_figure(make_metrics())
+    dice_ax = fig.axes[0]
+    labels = [t.get_text() for t in dice_ax.get_xticklabels()]
+    assert labels == CLASSES  # class_index order
+    # 2 classes x 3 variant/output groups = 6 boxes (one PathPatch each)
+    from matplotlib.patches import PathPatch
+
+    assert sum(isinstance(p, PathPatch) for p in dice_ax.patches) == 6
+
+
+def test_figures_are_deterministic(tmp_path: Path) -> None:
+    a = plot_per_class_scores(make_metrics(), tmp_path / "a")
+    b = plot_per_class_scores(make_metrics(), tmp_path / "b")
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.read_bytes() == pb.read_bytes()
+
+
+def test_paired_cases_one_line_per_shared_case(tmp_path: Path) -> None:
+    metrics = make_metrics(
+        {"baseline": ["c1", "c2", "c3", "c4"], "morse": ["c2", "c3", "c4", "c5"]}
+    )
+    fig = figures._paired_cases_figure(metrics, variant="morse", reference="baseline")
+    for ax in fig.axes:
+        case_lines = [ln for ln in ax.lines if str(ln.get_gid()).startswith("case:")]
+        assert sorted(ln.get_gid() for ln in case_lines) == ["case:c2", "case:c3", "case:c4"]
+        assert len(ax.lines) == len(case_lines) + 1  # plus the mean line
+        # reference coarse, morse coarse, morse refined
+        assert all(len(ln.get_xdata()) == 3 for ln in case_lines)
+    paths = plot_paired_cases(metrics, tmp_path / "paired")
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
+
+
+def test_paired_cases_values_are_case_means_over_classes_and_seeds() -> None:
+    metrics = make_metrics()
+    fig = figures._paired_cases_figure(metrics)
+    line = next(ln for ln in fig.axes[0].lines if ln.get_gid() == "case:c1")
+    base = metrics[(metrics.variant == "baseline") & (metrics.case == "c1")]["dice"].mean()
+    refined = metrics[
+        (metrics.variant == "morse") & (metrics.output == "refined") & (metrics.case == "c1")
+    ]["dice"].mean()
+    assert line.get_ydata()[0] == pytest.approx(base)
+    assert line.get_ydata()[2] == pytest.approx(refined)
+
+
+def test_paired_cases_ignores_infinite_hd95() -> None:
+    metrics = make_metrics()
+    metrics.loc[(metrics.case == "c1") & (metrics["class"] == "liver"), "hd95_mm"] = np.inf
+    fig = figures._paired_cases_figure(metrics)
+    line = next(ln for ln in fig.axes[1].lines if ln.get_gid() == "case:c1")
+    assert np.isfinite(line.get_ydata()).all()
+
+
+def test_zoom_box_inside_image_and_on_disagreement(tmp_path: Path) -> None:
+    label, baseline, morse = square_masks()
+    dirs = {
+        "baseline": write_run(tmp_path, "baseline", 0, baseline, baseline, label),
+        "morse": write_run(tmp_path, "morse", 0, morse, morse, label),
+    }
+    fig, box = figures._qualitative_figure(dirs, CLASSES)
+    r0, c0, r1, c1 = box
+    h, w = label.shape
+    assert 0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w
+    disagree = baseline != morse
+    assert disagree[r0:r1, c0:c1].any()
+    # the window holds the most disagreement a window of that size can hold
+    assert disagree[r0:r1, c0:c1].sum() == disagree.sum()
+    paths = plot_qualitative(dirs, tmp_path / "qual", CLASSES)
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
+    # one refined panel per variant shows the inference points (baseline has none)
+    scatters = [
+        ax
+        for ax in fig.axes
+        if ax.collections and any(c.get_offsets().shape[0] == 5 for c in ax.collections)
+    ]
+    assert scatters
+
+
+def test_zoom_box_is_deterministic_and_clamped() -> None:
+    mask = np.zeros((20, 30), bool)
+    mask[19, 29] = True  # corner pixel: the window must shift inside, not spill out
+    box = figures._zoom_box(mask, size=8)
+    assert box == figures._zoom_box(mask, size=8)
+    r0, c0, r1, c1 = box
+    assert (r1 - r0, c1 - c0) == (8, 8) and r1 <= 20 and c1 <= 30 and mask[r0:r1, c0:c1].any()
+    empty = figures._zoom_box(np.zeros((20, 30), bool), size=8)
+    assert empty == (6, 11, 14, 19)  # centre when nothing disagrees and no fallback
+
+
+def test_training_curves_mean_over_seeds(tmp_path: Path) -> None:
+    label, baseline, morse = square_masks(16)
+    dirs = {}
+    for variant in ("baseline", "morse"):
+        for seed in (0, 1):
+            dirs[f"{variant}/seed{seed}"] = write_run(
+                tmp_path, variant, seed, baseline, morse, label
+            )
+    fig = figures._training_figure(dirs)
+    loss_ax = fig.axes[0]
+    gids = sorted(ln.get_gid() for ln in loss_ax.lines)
+    assert gids == ["variant:baseline", "variant:morse"]
+    line = next(ln for ln in loss_ax.lines if ln.get_gid() == "variant:morse")
+    # seeds add 0.00 and 0.01 to the loss: the mean adds 0.005
+    assert line.get_ydata()[0] == pytest.approx(1.0 + 0.005)
+    assert len(loss_ax.collections) == 2  # one SD band per variant
+    paths = plot_training_curves(dirs, tmp_path / "train")
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
+
+
+def test_variant_colours_are_stable() -> None:
+    assert figures.variant_colour("morse") != figures.variant_colour("baseline")
+    assert figures.variant_colour("morse-e3") == figures.variant_colour("morse-e3")
+
+
+def test_per_class_scores_leave_out_infinite_hd95() -> None:
+    metrics = make_metrics()
+    inf_rows = (metrics["class"] == "liver") & (metrics["case"] == "c1")
+    metrics.loc[inf_rows, "hd95_mm"] = np.inf
+    fig = figures._per_class_figure(metrics)
+    hd_ax = fig.axes[1]
+    assert np.isfinite(hd_ax.get_ylim()).all()
+    points = np.concatenate([c.get_offsets() for c in hd_ax.collections])
+    # 2 classes x 3 groups x 3 cases, minus case c1 of liver in each of the 3 groups
+    assert len(points) == 2 * 3 * 3 - 3
+    assert np.isfinite(points).all()

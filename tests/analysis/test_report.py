@@ -1,0 +1,310 @@
+"""Tests of morse.analysis.report.build_report on a small synthetic results folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from morse.analysis import report
+from morse.analysis.report import build_report
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCES = REPO / "config" / "reference_results.csv"
+SYNAPSE = ["aorta", "gallbladder", "kidney_left", "kidney_right"]
+
+
+def make_results(
+    root: Path, dataset: str = "synapse", classes: list[str] | None = None, size: int = 24
+) -> Path:
+    """results/<experiment> with the four tables and two runs (baseline, morse), one seed."""
+    classes = classes or SYNAPSE
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    rows = []
+    for variant, outputs in (("baseline", ["coarse"]), ("morse", ["coarse", "refined"])):
+        for output in outputs:
+            for case in ("c1", "c2"):
+                for index, name in enumerate(classes, start=1):
+                    dice = float(rng.uniform(0.5, 0.9))
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "backbone": "unet",
+                            "variant": variant,
+                            "seed": 0,
+                            "output": output,
+                            "case": case,
+                            "class": name,
+                            "class_index": index,
+                            "dice": dice,
+                            "hd95_mm": 5.0,
+                            "hd95_vox": 4.0,
+                            "dice_authors": dice,
+                            "hd95_vox_authors": 4.0,
+                            "empty_reference": False,
+                            "empty_prediction": False,
+                        }
+                    )
+    metrics = pd.DataFrame(rows)
+    metrics.to_csv(root / "metrics.csv", index=False)
+
+    summary_rows = []
+    for (variant, output), group in metrics.groupby(["variant", "output"]):
+        for metric in ("dice", "hd95_mm", "hd95_vox", "dice_authors", "hd95_vox_authors"):
+            per_class = group.groupby("class")[metric].mean()
+            for name, value in [*per_class.items(), ("mean", per_class.mean())]:
+                summary_rows.append(
+                    {
+                        "dataset": dataset,
+                        "backbone": "unet",
+                        "variant": variant,
+                        "output": output,
+                        "class": name,
+                        "metric": metric,
+                        "mean": value,
+                        "std": 0.0123 if metric == "dice" else np.nan,
+                        "n_seeds": 1,
+                        "n_cases": 2,
+                    }
+                )
+    summary = pd.DataFrame(summary_rows)
+    # a known value to look for in the published table: baseline mean Dice 0.7 -> "70.00"
+    pick = (
+        (summary.variant == "baseline") & (summary["class"] == "mean") & (summary.metric == "dice")
+    )
+    summary.loc[pick, "mean"] = 0.7
+    summary.to_csv(root / "summary.csv", index=False)
+
+    comparisons = pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "backbone": "unet",
+                "metric": metric,
+                "variant": "morse",
+                "output": output,
+                "reference_variant": "baseline",
+                "reference_output": "coarse",
+                "comparison": f"morse:{output} - baseline:coarse",
+                "n_cases": 2,
+                "n_seeds": 1,
+                "mean_reference": ref,
+                "mean_variant": var,
+                "mean_difference": diff,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": p,
+                "p_holm": ph,
+                "effect_size": 0.5,
+                "effect_size_name": "cohen_dz",
+                "seed_sd": 0.001,
+                "better": better,
+            }
+            for metric, output, ref, var, diff, low, high, p, ph, better in [
+                (
+                    "dice",
+                    "coarse",
+                    0.7,
+                    0.7123,
+                    0.01234,
+                    -0.00321,
+                    0.02789,
+                    0.02,
+                    0.0412,
+                    "no difference",
+                ),
+                (
+                    "dice",
+                    "refined",
+                    0.7,
+                    0.7456,
+                    0.04567,
+                    0.01111,
+                    0.08022,
+                    0.0001,
+                    0.0004,
+                    "variant",
+                ),
+                ("hd95_mm", "coarse", 9.0, 7.5, -1.5, -2.75, -0.25, 0.01, 0.0312, "variant"),
+                ("hd95_mm", "refined", 9.0, 9.9, 0.9, 0.1, 1.7, 0.2, 0.4, "reference"),
+            ]
+        ]
+    )
+    comparisons.to_csv(root / "comparisons.csv", index=False)
+
+    empty = metrics.groupby(["dataset", "backbone", "variant", "output", "class"], as_index=False)[
+        ["empty_reference", "empty_prediction"]
+    ].sum()
+    empty["both_empty"] = 0
+    empty.loc[0, "empty_prediction"] = 3
+    empty.to_csv(root / "empty_counts.csv", index=False)
+
+    label = np.zeros((size, size), np.uint8)
+    label[4:12, 4:12] = 1
+    for variant in ("baseline", "morse"):
+        run = root / dataset / "unet" / variant / "seed0"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(
+            json.dumps(
+                {
+                    "experiment": "exp",
+                    "dataset": dataset,
+                    "backbone": "unet",
+                    "variant": variant,
+                    "seed": 0,
+                    "head": {
+                        "expert_width": 256,
+                        "fusion": "dense",
+                        "head": "implicit",
+                        "num_points": 2048,
+                    },
+                    "train": {
+                        "iterations": 20,
+                        "batch_size": 4,
+                        "patch_size": [64, 64],
+                        "lr": 0.01,
+                    },
+                    "device": "cpu",
+                    "wall_time_s": 12.5,
+                    "iterations_per_s": 1.6,
+                    "git_commit": "abc1234",
+                    "versions": {"torch": "2.13.0"},
+                    "protocol": "two-stage",
+                }
+            )
+        )
+        pd.DataFrame(
+            {
+                "iteration": [0, 10],
+                "loss": [1.0, 0.5],
+                "coarse_loss": [1.0, 0.5],
+                "point_loss": [np.nan, np.nan],
+                "point_weight": [0, 0],
+                "lr": [0.01, 0.01],
+                "seconds": [0, 1],
+            }
+        ).to_csv(run / "train_log.csv", index=False)
+        pred = label.copy()
+        if variant == "baseline":
+            pred[4:12, 10:12] = 0
+        np.savez(
+            run / "qualitative.npz",
+            image=np.zeros((size, size), np.float32),
+            label=label,
+            pred_coarse=pred,
+            pred_refined=pred,
+            points=np.zeros((0, 2), np.float32),
+            case="c1",
+            slice=0,
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def synapse_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = make_results(tmp_path_factory.mktemp("results"))
+    out = root.parent / "report" / "index.html"
+    path = build_report(
+        "exp",
+        root,
+        out,
+        root.parent / "report" / "figures",
+        REFERENCES,
+        config={"experiment": "exp", "seeds": [0]},
+    )
+    return path, path.read_text(encoding="utf-8")
+
+
+def _section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', html, re.S)
+    assert match, section_id
+    return match.group(1)
+
+
+def test_report_is_complete_and_atomic(synapse_report: tuple[Path, str]) -> None:
+    path, html = synapse_report
+    assert path.exists() and html.rstrip().endswith("</html>")
+    assert [p.name for p in path.parent.iterdir() if p.is_file()] == ["index.html"]
+    assert not list(path.parent.rglob("*.tmp"))
+    assert (path.parent / "figures" / "per_class_scores.svg").exists()
+
+
+def test_report_is_self_contained(synapse_report: tuple[Path, str]) -> None:
+    _, html = synapse_report
+    assert (
+        html.count('src="data:image/png;base64,') >= 4
+    )  # per-class, paired, qualitative, training
+    assert "<script" not in html.lower()
+    assert not re.search(r'<link[^>]+href=|src="http', html)
+
+
+def test_verdict_numbers_are_formatted(synapse_report: tuple[Path, str]) -> None:
+    verdict = _section(synapse_report[1], "verdict")
+    assert "+0.046 [+0.011, +0.080]" in verdict  # Dice refined, 3 decimals
+    assert "+0.012 [-0.003, +0.028]" in verdict  # Dice coarse
+    assert "-1.50 [-2.75, -0.25]" in verdict  # HD95, 2 decimals
+    assert "0.041" in verdict and "&lt;0.001" in verdict and "0.400" in verdict  # p_holm
+    assert "coarse (backbone logits" in verdict and "refined (point-rendered" in verdict
+    # 'better' is spelled out with the variant names
+    assert re.search(r"<td>baseline</td>\s*</tr>", verdict)
+
+
+def test_summary_shows_mean_and_sd(synapse_report: tuple[Path, str]) -> None:
+    summary = _section(synapse_report[1], "per-class")
+    assert "0.700 ± 0.012" in summary  # baseline mean Dice, SD over seeds
+
+
+def test_authors_reference_values_for_synapse_unet(synapse_report: tuple[Path, str]) -> None:
+    published = _section(synapse_report[1], "published")
+    for value in ("76.16", "37.37", "10.65", "86.99", "60.43", "79.62", "74.75", "76.85", "39.70"):
+        assert f"<td>{value}</td>" in published, value
+    assert "authors' code comments" in published
+    assert "<td>70.00</td>" in published  # our mean Dice 0.7 shown in %
+    # refined rows and ASD have no published counterpart / no value of ours
+    assert "not available" in published
+    # transunet-only numbers must not be matched to a unet run
+    assert "TransUNet paper" not in published
+
+
+def test_not_available_and_phantom_warning(tmp_path: Path) -> None:
+    root = make_results(tmp_path / "results", dataset="phantom2d", classes=["disk", "ring"])
+    html = build_report(
+        "ph", root, tmp_path / "out" / "index.html", tmp_path / "out" / "fig", REFERENCES
+    ).read_text()
+    assert report.PHANTOM_WARNING.replace("'", "&#39;") in html
+    published = _section(html, "published")
+    assert "not available" in published and "76.16" not in published
+
+
+def test_no_phantom_warning_for_real_dataset(synapse_report: tuple[Path, str]) -> None:
+    assert "phantom data" not in synapse_report[1]
+
+
+def test_class_names_are_escaped(tmp_path: Path) -> None:
+    root = make_results(
+        tmp_path / "results", dataset="synapse", classes=["<script>alert(1)</script>", "liver"]
+    )
+    html = build_report("x", root, tmp_path / "o" / "r.html", tmp_path / "o" / "f").read_text()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_missing_table_is_an_error(tmp_path: Path) -> None:
+    root = make_results(tmp_path / "results")
+    (root / "comparisons.csv").unlink()
+    out = tmp_path / "o" / "r.html"
+    with pytest.raises(FileNotFoundError, match="comparisons.csv"):
+        build_report("x", root, out, tmp_path / "o" / "f")
+    assert not out.exists()
+
+
+def test_label_names_skip_regions_and_follow_label_values() -> None:
+    metrics = pd.DataFrame(
+        {"class": ["WT", "edema", "enhancing", "TC"], "class_index": [-1, 1, 3, -1]}
+    )
+    assert report._label_names(metrics) == ["edema", "label 2", "enhancing"]

@@ -1,0 +1,31 @@
+"""Shared fixtures for the data-layer tests: a tiny phantom, raw and prepared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from morse.data.phantom import generate_phantom2d
+from morse.data.prepare import prepare_nifti_dataset
+
+TINY = {"n_cases": 4, "n_slices": 3, "size": 32, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def tiny_params() -> dict:
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    raw = tmp_path_factory.mktemp("phantom") / "raw"
+    generate_phantom2d(raw, **TINY)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "phantom"
+    prepare_nifti_dataset(tiny_raw, out, name="phantom", spatial_dims=2, test_fraction=0.25)
+    return out

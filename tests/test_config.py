@@ -1,0 +1,92 @@
+"""Configuration validation: bad configs fail early and name the offending key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from baselines import register
+from morse.config import ConfigError, config_hash, load_config, run_config, validate_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def tiny() -> dict:
+    return yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+
+
+def test_shipped_configs_are_valid() -> None:
+    for name in ("config.yaml", "tiny.yaml"):
+        config = load_config(ROOT / "config" / name)
+        assert config["train"]["lr"] == 0.01  # default filled in from the schema
+
+
+def test_unknown_top_level_key_is_named(tiny: dict) -> None:
+    tiny["learning_rate"] = 0.1
+    with pytest.raises(ConfigError, match="learning_rate"):
+        validate_config(tiny)
+
+
+def test_unknown_nested_key_is_named_with_its_path(tiny: dict) -> None:
+    tiny["train"]["iteratons"] = 10
+    with pytest.raises(ConfigError, match=r"'train'.*iteratons"):
+        validate_config(tiny)
+
+
+def test_wrong_type_is_named(tiny: dict) -> None:
+    tiny["train"]["batch_size"] = "four"
+    with pytest.raises(ConfigError, match=r"train\.batch_size"):
+        validate_config(tiny)
+
+
+def test_unknown_backbone_lists_the_available_ones(tiny: dict) -> None:
+    tiny["backbones"] = {"resnet9000": {}}
+    with pytest.raises(ConfigError, match=r"resnet9000.*available: .*unet"):
+        validate_config(tiny)
+
+
+def test_unknown_variant_lists_the_base_variants(tiny: dict) -> None:
+    tiny["variants"] = {"morze": {}}
+    with pytest.raises(ConfigError, match=r"morze.*baseline.*morse"):
+        validate_config(tiny)
+
+
+def test_unknown_head_knob_is_named(tiny: dict) -> None:
+    tiny["variants"]["morse"] = {"num_expert": 3}
+    with pytest.raises(ConfigError, match="num_expert"):
+        validate_config(tiny)
+
+
+def test_3d_only_backbone_on_2d_dataset_is_rejected(tiny: dict) -> None:
+    @register("toy3d_only_for_config_test", spatial_dims=(3,))
+    def build(in_channels, num_classes, spatial_dims, **options):  # pragma: no cover - never built
+        raise AssertionError
+
+    tiny["backbones"] = {"toy3d_only_for_config_test": {}}
+    with pytest.raises(ConfigError, match=r"phantom2d.*2D"):
+        validate_config(tiny)
+
+
+def test_ablation_variant_resolves_base_and_overrides(tiny: dict) -> None:
+    tiny["variants"]["morse-e3"] = {"base": "morse", "num_experts": 3}
+    config = validate_config(tiny)
+    run = run_config(config, "phantom2d", "unet", "morse-e3", 0)
+    assert run["head"]["num_experts"] == 3
+    assert run["head"]["expert_width"] == 8  # shared `method` override still applies
+    baseline = run_config(config, "phantom2d", "unet", "baseline", 0)
+    assert baseline["head"]["head"] == "none"
+
+
+def test_config_hash_changes_with_any_hyper_parameter(tiny: dict) -> None:
+    config = validate_config(tiny)
+    first = run_config(config, "phantom2d", "unet", "morse", 0)
+    changed = copy.deepcopy(config)
+    changed["train"]["lr"] = 0.02
+    second = run_config(changed, "phantom2d", "unet", "morse", 0)
+    assert first["config_hash"] != second["config_hash"]
+    assert first["config_hash"] == config_hash(first)
+    assert first["config_hash"] != run_config(config, "phantom2d", "unet", "morse", 1)["config_hash"]

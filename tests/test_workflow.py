@@ -1,0 +1,86 @@
+"""The whole workflow end to end on the tiny config, exactly as a user runs it (slow: ~1 min)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), "--cores", "2", *args],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config").mkdir()
+    shutil.copy(ROOT / "config" / "reference_results.csv", workdir / "config")
+    result = _snakemake(workdir, "--configfile", str(ROOT / "config" / "tiny.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_workflow_writes_report_and_tidy_metrics(tiny_run: Path) -> None:
+    metrics = pd.read_csv(tiny_run / "results" / "tiny" / "metrics.csv")
+    for column in ("dataset", "backbone", "variant", "seed", "case", "class", "dice", "hd95_mm", "hd95_vox", "output"):
+        assert column in metrics.columns
+    assert set(metrics["variant"]) == {"baseline", "morse"}
+    # the baseline is scored on its coarse output only, MORSE on both
+    assert set(metrics.loc[metrics.variant == "baseline", "output"]) == {"coarse"}
+    assert set(metrics.loc[metrics.variant == "morse", "output"]) == {"coarse", "refined"}
+    # 2 test cases x 8 organs per run and output
+    per_run = metrics.groupby(["variant", "output"]).size()
+    assert (per_run == 2 * 8).all()
+    assert metrics["dice"].between(0, 1).all()
+    html = (tiny_run / "reports" / "tiny" / "index.html").read_text()
+    assert "morse" in html and "baseline" in html
+    comparisons = pd.read_csv(tiny_run / "results" / "tiny" / "comparisons.csv")
+    assert {"morse"} <= set(comparisons["variant"])
+
+
+@pytest.mark.slow
+def test_run_json_records_provenance(tiny_run: Path) -> None:
+    run = json.loads((tiny_run / "results/tiny/phantom2d/unet/morse/seed0/run.json").read_text())
+    assert run["head"]["head"] == "implicit" and run["head"]["fusion"] == "dense"
+    assert run["head"]["expert_width"] == 8
+    assert run["versions"]["torch"].startswith("2.13")
+    assert run["device"].startswith("cpu")
+    assert run["train"]["iterations"] == 4 and run["config_hash"]
+
+
+@pytest.mark.slow
+def test_rerun_is_a_no_op_and_a_changed_hyper_parameter_retrains(tiny_run: Path) -> None:
+    dry = _snakemake(tiny_run, "--configfile", str(ROOT / "config" / "tiny.yaml"), "-n")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    changed = tiny_run / "changed.yaml"
+    changed.write_text((ROOT / "config" / "tiny.yaml").read_text().replace("expert_width: 8", "expert_width: 4"))
+    dry = _snakemake(tiny_run, "--configfile", str(changed), "-n")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0
+    # only the MORSE run depends on expert_width; the baseline is untouched
+    assert "results/tiny/phantom2d/unet/morse/seed0/model.pt" in out
+    assert "results/tiny/phantom2d/unet/baseline/seed0/model.pt" not in out
+
+
+def test_unknown_config_key_fails_before_any_job(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "tiny.yaml").read_text() + "\nlearnin_rate: 0.1\n")
+    result = _snakemake(tmp_path, "--configfile", str(bad), "-n")
+    assert result.returncode != 0
+    assert "learnin_rate" in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,24 @@
+# Stage 7: figures and the self-contained HTML report people open.
+
+
+rule report:
+    input:
+        metrics=RESULTS + "/metrics.csv",
+        summary=RESULTS + "/summary.csv",
+        empty=RESULTS + "/empty_counts.csv",
+        comparisons=RESULTS + "/comparisons.csv",
+        runs=[d + "/run.json" for d in run_dirs()],
+        qualitative=[d + "/qualitative.npz" for d in run_dirs()],
+        reference="config/reference_results.csv",
+    output:
+        html=report(REPORTS + "/index.html", caption="../report/index.rst", category="Report"),
+        figures=directory(REPORTS + "/figures"),
+    params:
+        results=RESULTS,
+        config=json.dumps(config, sort_keys=True, default=str),
+    log:
+        "logs/report/" + EXPERIMENT + ".log",
+    shell:
+        "morse-bench report --experiment {EXPERIMENT} --results {params.results} "
+        "--out {output.html} --figures {output.figures} --reference {input.reference} "
+        "--config-json {params.config:q} > {log} 2>&1"
