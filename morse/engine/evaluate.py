@@ -55,7 +55,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     qualitative: dict[str, Any] = {}
     for index, case in enumerate(tqdm(cases, desc=f"evaluate {run_dir.name}", disable=not progress)):
         image, label = load_case(data_root, case)
-        image, label = np.asarray(image), np.asarray(label)
+        image, label = np.array(image), np.array(label)  # in-memory, writable copies of the memory maps
         predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
         for output, prediction in predictions.items():
             for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):

@@ -122,7 +122,7 @@ def train_run(
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"run {_run_name(run)}: loss is {loss.item()} at iteration {iteration} "
-                f"(coarse {coarse_loss.item()}, point {float(point_loss)}); the last good checkpoint "
+                f"(coarse {coarse_loss.item()}, point {float(point_loss.detach())}); the last good checkpoint "
                 f"({checkpoint_path if checkpoint_path.exists() else 'none yet'}) is kept. "
                 "Lower train.lr or check the data for NaN values."
             )
@@ -133,7 +133,7 @@ def train_run(
         if done % settings["log_every"] == 0 or done == max_iterations:
             log_rows.append({
                 "iteration": done, "loss": loss.item(), "coarse_loss": coarse_loss.item(),
-                "point_loss": float(point_loss), "point_weight": weight, "lr": lr,
+                "point_loss": float(point_loss.detach()), "point_weight": weight, "lr": lr,
                 "seconds": elapsed_before + time.perf_counter() - started,
             })
             bar.set_postfix(loss=f"{loss.item():.4f}")

@@ -1,4 +1,4 @@
-"""Shared fixtures for the data-layer tests: a tiny phantom, raw and prepared."""
+"""Shared fixtures: a tiny phantom dataset, raw and prepared (used by data and engine tests)."""
 
 from __future__ import annotations
 

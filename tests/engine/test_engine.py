@@ -1,0 +1,161 @@
+"""Training loop, checkpoints, inference and evaluation on a tiny prepared phantom."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from morse.config import run_config, validate_config
+from morse.engine import train as train_module
+from morse.engine.checkpoint import (
+    CheckpointMismatchError,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from morse.engine.device import select_device
+from morse.engine.evaluate import evaluate_run, qualitative_slice
+from morse.engine.inference import predict_volume_2d
+from morse.engine.train import NonFiniteLossError, build_model, poly_lr, train_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(variant: str, iterations: int = 3, seed: int = 0, **train) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config["datasets"] = {"phantom": {"kind": "phantom2d"}}
+    config["train"].update({"iterations": iterations, "patch_size": [32, 32], **train})
+    return run_config(validate_config(config), "phantom", "unet", variant, seed)
+
+
+def test_poly_lr_hand_values() -> None:
+    assert poly_lr(0.01, 0, 100, 0.9, 0.1) == pytest.approx(0.01)
+    assert poly_lr(0.01, 100, 100, 0.9, 0.1) == pytest.approx(0.001)
+    # halfway: 0.001 + 0.009 * 0.5 ** 0.9
+    assert poly_lr(0.01, 50, 100, 0.9, 0.1) == pytest.approx(0.001 + 0.009 * 0.5**0.9)
+    assert poly_lr(0.01, 50, 100, 0.9, 0.0) == pytest.approx(0.01 * 0.5**0.9)  # the script's schedule
+
+
+def test_rng_state_round_trip() -> None:
+    state = rng_state()
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    set_rng_state(state)
+    second = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], second[0])
+    assert np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_cuda_request_without_gpu_is_a_clear_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        select_device("cuda")
+    assert select_device("auto").type == "cpu"
+
+
+def test_training_writes_outputs_and_is_deterministic(tiny_prepared: Path, tmp_path: Path) -> None:
+    run = _run("morse")
+    first = train_run(run, tiny_prepared, tmp_path / "a", progress=False)
+    train_run(run, tiny_prepared, tmp_path / "b", progress=False)
+    weights_a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]
+    weights_b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    log = pd.read_csv(tmp_path / "a" / "train_log.csv")
+    assert list(log["iteration"]) == [1, 2, 3]
+    # ramp schedule: weight (t - T/2) / T after the first half, 0 before
+    assert list(log["point_weight"]) == pytest.approx([0.0, 0.0, (2 - 1.5) / 3])
+    record = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert record["config_hash"] == run["config_hash"] == first["config_hash"]
+    assert record["head"]["expert_width"] == 8 and "torch" in record["versions"]
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()  # removed once the model is final
+
+
+def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
+    tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    real_loss = train_module.CoarseLoss
+
+    class NaNAfterTwo(real_loss):
+        def forward(self, logits, target):
+            calls["n"] += 1
+            loss = super().forward(logits, target)
+            return loss * float("nan") if calls["n"] > 2 else loss
+
+    monkeypatch.setattr(train_module, "CoarseLoss", NaNAfterTwo)
+    run = _run("baseline", iterations=5, checkpoint_every=2)
+    with pytest.raises(NonFiniteLossError, match=r"phantom/unet/baseline/seed0.*iteration 2"):
+        train_run(run, tiny_prepared, tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.pt", run["config_hash"])["iteration"] == 2
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_resume_continues_from_the_checkpoint_and_refuses_another_config(
+    tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _run("baseline", iterations=4, checkpoint_every=2)
+    original_save = train_module.save_checkpoint
+
+    def save_then_die(path, payload):
+        original_save(path, payload)
+        raise KeyboardInterrupt  # simulated kill right after the first checkpoint
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(run, tiny_prepared, tmp_path, progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", original_save)
+
+    other = _run("baseline", iterations=4, checkpoint_every=2, lr=0.02)
+    with pytest.raises(CheckpointMismatchError, match="config hash"):
+        train_run(other, tiny_prepared, tmp_path, progress=False)
+
+    record = train_run(run, tiny_prepared, tmp_path, progress=False)
+    assert record["resumed_from_iteration"] == 2
+    assert list(pd.read_csv(tmp_path / "train_log.csv")["iteration"]) == [1, 2, 3, 4]
+
+
+def test_slice_wise_inference_resizes_back_to_the_volume(tiny_prepared: Path) -> None:
+    from morse.data.prepared import load_case, read_dataset_info
+
+    info = read_dataset_info(tiny_prepared)
+    torch.manual_seed(0)
+    model = build_model(_run("morse"), info).eval()
+    image, _ = load_case(tiny_prepared, info.splits["test"][0])
+    image = np.array(image)
+    out = predict_volume_2d(model, image, (48, 48), torch.device("cpu"), slice_batch=2)
+    assert set(out) == {"coarse", "refined"}
+    assert out["coarse"].shape == image.shape[1:] and out["coarse"].dtype == np.uint8
+    assert out["coarse"].max() < len(info.class_names)
+    baseline = build_model(_run("baseline"), info).eval()
+    assert set(predict_volume_2d(baseline, image, (32, 32), torch.device("cpu"))) == {"coarse"}
+
+
+def test_qualitative_slice_prefers_more_classes_then_more_foreground() -> None:
+    label = np.zeros((3, 8, 8), np.uint8)
+    label[0, :4] = 1  # one class, large
+    label[1, 0, 0], label[1, 1, 1] = 1, 2  # two classes, tiny
+    label[2, 0, :2], label[2, 1, :3] = 1, 2  # two classes, larger
+    assert qualitative_slice(label) == 2
+
+
+def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, tmp_path: Path) -> None:
+    from morse.data.prepared import read_dataset_info
+
+    info = read_dataset_info(tiny_prepared)
+    train_run(_run("morse", iterations=1), tiny_prepared, tmp_path, progress=False)
+    metrics = evaluate_run(tmp_path, tiny_prepared, progress=False)
+    n_test, n_foreground = len(info.splits["test"]), len(info.class_names) - 1
+    assert len(metrics) == 2 * n_test * n_foreground
+    assert set(metrics["output"]) == {"coarse", "refined"}
+    assert (tmp_path / "metrics.csv").exists()
+    with np.load(tmp_path / "qualitative.npz") as qualitative:
+        assert qualitative["image"].shape == qualitative["label"].shape == (32, 32)
+        assert qualitative["points"].shape == (256, 2)  # tiny.yaml: subdivision_points 256 < 32 x 32
+        assert qualitative["points"].min() >= -0.5 and qualitative["points"].max() <= 31.5
