@@ -6,7 +6,7 @@ import re
 
 from snakemake.utils import min_version, validate
 
-from morse.config import run_config, validate_config
+from morse.config import dataset_backbone_pairs, pretrain_config, run_config, validate_config
 
 min_version("9.0")
 
@@ -46,8 +46,16 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+PAIRS = dataset_backbone_pairs(config)  # a backbone runs on the datasets of its dimensionality
+
+
 def run_dirs():
-    return expand(RUN_DIR, dataset=DATASETS, backbone=BACKBONES, variant=VARIANTS, seed=SEEDS)
+    return [
+        RUN_DIR.format(dataset=dataset, backbone=backbone, variant=variant, seed=seed)
+        for dataset, backbone in PAIRS
+        for variant in VARIANTS
+        for seed in SEEDS
+    ]
 
 
 include: "workflow/rules/data.smk"

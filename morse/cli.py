@@ -60,18 +60,22 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from morse.config import load_config, run_config
+    from morse.config import PRETRAIN, load_config, pretrain_config, run_config
     from morse.engine.train import train_run
 
     if args.run_config is not None:
         run = args.run_config
     elif args.config is not None:
         config = load_config(args.config)
-        run = run_config(config, args.dataset, args.backbone, args.variant, args.seed)
+        if args.variant == PRETRAIN:
+            run = pretrain_config(config, args.dataset, args.backbone, args.seed)
+        else:
+            run = run_config(config, args.dataset, args.backbone, args.variant, args.seed)
     else:
         raise SystemExit("morse-bench train: give --run-config JSON or --config with --dataset/--backbone/--variant/--seed")
     record = train_run(run, Path(args.data), Path(args.out_dir), threads=args.threads,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress,
+                       init_from=Path(args.init_from) if args.init_from else None)
     print(f"trained {args.out_dir}: {record['wall_time_s']:.1f} s, {record['iterations_per_s']:.2f} it/s "
           f"on {record['device']}")
 
@@ -155,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out-dir", required=True, help="run folder for model.pt, train_log.csv, run.json")
+    p.add_argument("--init-from", help="model.pt of the pretraining run (protocol two_stage)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)

@@ -18,9 +18,6 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-# Dimensionality each dataset kind is trained in (2 = slice-wise).
-DATASET_SPATIAL_DIMS = {"phantom2d": 2}
-
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the offending key."""
@@ -62,7 +59,24 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             lines.append(f"  config key '{where}': {error.message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     check_names(config)
+    train_schema = load_schema()["properties"]["train"]
+    for dataset, entry in config["datasets"].items():
+        merged = dataset_train(config, dataset)
+        problems = [e.message for e in jsonschema.Draft202012Validator(train_schema).iter_errors(merged)]
+        if problems:
+            raise ConfigError(f"config key 'datasets.{dataset}.train': {'; '.join(problems)}")
+        if len(merged["patch_size"]) != dataset_spatial_dims(entry):
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.train.patch_size': {merged['patch_size']} has "
+                f"{len(merged['patch_size'])} sides but dataset {dataset!r} is "
+                f"{dataset_spatial_dims(entry)}D; give it a patch_size under datasets.{dataset}.train"
+            )
     return config
+
+
+def dataset_train(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The training settings of one dataset: top-level ``train`` with its own overrides."""
+    return {**config["train"], **config["datasets"][dataset].get("train", {})}
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -98,24 +112,64 @@ def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
         raise ConfigError(f"config key 'variants.{variant}' / 'method': {error}") from error
 
 
+def dataset_spatial_dims(entry: dict[str, Any]) -> int:
+    """The dimensionality a dataset entry is trained in (2 = slice-wise, 3 = volumetric)."""
+    from morse.data.sources import get_recipe
+
+    return get_recipe(entry["kind"]).spatial_dims
+
+
 def check_names(config: dict[str, Any]) -> None:
-    """Fail early on unknown backbones/variants and 2D/3D mismatches."""
+    """Fail early on unknown backbones/variants/dataset kinds and 2D/3D mismatches."""
     from baselines import get_backbone_spec
 
+    for dataset, entry in config["datasets"].items():
+        try:
+            dims = dataset_spatial_dims(entry)
+        except ValueError as error:
+            raise ConfigError(f"config key 'datasets.{dataset}.kind': {error}") from error
+        for name in entry.get("backbones", []):
+            if name not in config["backbones"]:
+                raise ConfigError(
+                    f"config key 'datasets.{dataset}.backbones': {name!r} is not under the top-level "
+                    f"'backbones' ({', '.join(config['backbones'])})"
+                )
+            if dims not in get_backbone_spec(name).spatial_dims:
+                raise ConfigError(
+                    f"config key 'datasets.{dataset}.backbones': backbone {name!r} does not support "
+                    f"{dims}D data"
+                )
     for name in config["backbones"]:
         try:
             spec = get_backbone_spec(name)
         except ValueError as error:
             raise ConfigError(f"config key 'backbones.{name}': {error}") from error
-        for dataset, entry in config["datasets"].items():
-            dims = DATASET_SPATIAL_DIMS[entry["kind"]]
-            if dims not in spec.spatial_dims:
-                raise ConfigError(
-                    f"config key 'backbones.{name}': backbone supports {list(spec.spatial_dims)}D "
-                    f"inputs but dataset {dataset!r} is {dims}D"
-                )
+        dims = {dataset: dataset_spatial_dims(entry) for dataset, entry in config["datasets"].items()}
+        if not any(d in spec.spatial_dims for d in dims.values()):
+            described = ", ".join(f"{dataset!r} is {d}D" for dataset, d in dims.items())
+            raise ConfigError(
+                f"config key 'backbones.{name}': backbone supports "
+                f"{'/'.join(map(str, spec.spatial_dims))}D inputs but no dataset matches ({described}); "
+                "use a backbone of the datasets' dimensionality"
+            )
     for variant in config["variants"]:
+        if variant == PRETRAIN:
+            raise ConfigError(f"config key 'variants.{PRETRAIN}': the name is reserved for the pretraining stage")
         variant_head(config, variant)
+
+
+def dataset_backbone_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (dataset, backbone) pairs that are trained: a backbone runs on every dataset of a
+    dimensionality it supports (so one config can hold 2D and 3D datasets and backbones)."""
+    from baselines import get_backbone_spec
+
+    pairs = []
+    for dataset, entry in config["datasets"].items():
+        dims = dataset_spatial_dims(entry)
+        for backbone in entry.get("backbones", config["backbones"]):
+            if dims in get_backbone_spec(backbone).spatial_dims:
+                pairs.append((dataset, backbone))
+    return pairs
 
 
 def run_config(
@@ -127,7 +181,7 @@ def run_config(
         "experiment": config["experiment"],
         "dataset": dataset,
         "dataset_kind": entry["kind"],
-        "spatial_dims": DATASET_SPATIAL_DIMS[entry["kind"]],
+        "spatial_dims": dataset_spatial_dims(entry),
         "backbone": backbone,
         "backbone_options": config["backbones"][backbone] or {},
         "variant": variant,
@@ -135,7 +189,38 @@ def run_config(
         "seed": int(seed),
         "device": config.get("device", "auto"),
         "protocol": config.get("protocol", "single_stage"),
-        "train": config["train"],
+        "train": dataset_train(config, dataset),
+        "evaluate": config.get("evaluate", {}),
+    }
+    if resolved["protocol"] == "two_stage":
+        resolved["init_config_hash"] = pretrain_config(config, dataset, backbone, seed)["config_hash"]
+    resolved["config_hash"] = config_hash(resolved)
+    return resolved
+
+
+PRETRAIN = "pretrain"  # the run folder name of the backbone-only first stage (protocol two_stage)
+
+
+def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: int) -> dict[str, Any]:
+    """The resolved config of the backbone-only pretraining run of the two-stage protocol."""
+    entry = config["datasets"][dataset]
+    train = dataset_train(config, dataset)
+    train["iterations"] = train.pop("pretrain_iterations", None) or train["iterations"]
+    from morse.method import resolve_head_config
+
+    resolved = {
+        "experiment": config["experiment"],
+        "dataset": dataset,
+        "dataset_kind": entry["kind"],
+        "spatial_dims": dataset_spatial_dims(entry),
+        "backbone": backbone,
+        "backbone_options": config["backbones"][backbone] or {},
+        "variant": PRETRAIN,
+        "head": resolve_head_config("baseline").to_dict(),
+        "seed": int(seed),
+        "device": config.get("device", "auto"),
+        "protocol": "two_stage",
+        "train": train,
         "evaluate": config.get("evaluate", {}),
     }
     resolved["config_hash"] = config_hash(resolved)

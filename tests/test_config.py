@@ -22,7 +22,7 @@ def tiny() -> dict:
 def test_shipped_configs_are_valid() -> None:
     for name in ("config.yaml", "tiny.yaml"):
         config = load_config(ROOT / "config" / name)
-        assert config["train"]["lr"] == 0.01  # default filled in from the schema
+        assert config["train"]["momentum"] == 0.9  # default filled in from the schema
 
 
 def test_unknown_top_level_key_is_named(tiny: dict) -> None:
@@ -67,7 +67,7 @@ def test_3d_only_backbone_on_2d_dataset_is_rejected(tiny: dict) -> None:
         raise AssertionError
 
     tiny["backbones"] = {"toy3d_only_for_config_test": {}}
-    with pytest.raises(ConfigError, match=r"phantom2d.*2D"):
+    with pytest.raises(ConfigError, match=r"no dataset matches.*phantom2d.*2D"):
         validate_config(tiny)
 
 
@@ -90,3 +90,35 @@ def test_config_hash_changes_with_any_hyper_parameter(tiny: dict) -> None:
     assert first["config_hash"] != second["config_hash"]
     assert first["config_hash"] == config_hash(first)
     assert first["config_hash"] != run_config(config, "phantom2d", "unet", "morse", 1)["config_hash"]
+
+
+def test_per_dataset_train_overrides_and_backbone_lists(tiny: dict) -> None:
+    from morse.config import dataset_backbone_pairs
+
+    tiny["datasets"]["other"] = {"kind": "phantom2d", "backbones": ["unet"], "train": {"batch_size": 1}}
+    config = validate_config(tiny)
+    assert run_config(config, "other", "unet", "morse", 0)["train"]["batch_size"] == 1
+    assert run_config(config, "phantom2d", "unet", "morse", 0)["train"]["batch_size"] == 2
+    assert dataset_backbone_pairs(config) == [("phantom2d", "unet"), ("other", "unet")]
+    tiny["datasets"]["other"]["train"] = {"batch_size": 0}
+    with pytest.raises(ConfigError, match=r"datasets\.other\.train"):
+        validate_config(tiny)
+    tiny["datasets"]["other"]["train"] = {"patch_size": [32, 32, 32]}
+    with pytest.raises(ConfigError, match=r"patch_size.*2D"):
+        validate_config(tiny)
+    tiny["datasets"]["other"] = {"kind": "phantom2d", "backbones": ["vnet_not_listed"]}
+    with pytest.raises(ConfigError, match="vnet_not_listed"):
+        validate_config(tiny)
+
+
+def test_paper_config_lists_every_dataset_backbone_pair() -> None:
+    from morse.config import dataset_backbone_pairs
+
+    config = load_config(ROOT / "config" / "paper.yaml")
+    assert config["protocol"] == "two_stage"
+    assert set(dataset_backbone_pairs(config)) == {
+        ("synapse", "unet"), ("synapse", "transunet"), ("acdc", "unet"), ("acdc", "transunet"),
+        ("brats", "vnet"), ("brats", "unetr"),
+    }
+    assert run_config(config, "brats", "vnet", "morse", 1337)["train"]["patch_size"] == [96, 96, 96]
+    assert run_config(config, "synapse", "unet", "morse", 1337)["head"]["expert_width"] == 256

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from morse.data.prepared import (
     write_prepared_dataset,
 )
 
-__all__ = ["normalize_intensity", "prepare_nifti_dataset", "split_cases"]
+__all__ = ["RawCase", "normalize_intensity", "prepare_nifti_dataset", "split_cases"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,51 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
             f"cannot read NIfTI file {path} (corrupt or truncated?): {type(e).__name__}: {e}"
         ) from e
     return data, zooms
+
+
+@dataclass(frozen=True)
+class RawCase:
+    """One raw case given explicitly (for layouts other than MSD).
+
+    ``images``: one NIfTI file (3-D, or 4-D with channels last), or one 3-D file per channel
+    (stacked in the given order). ``label``: a 3-D NIfTI label map.
+    """
+
+    case: str
+    images: tuple[Path, ...]
+    label: Path
+
+
+def _read_image(paths: Sequence[Path]) -> tuple[np.ndarray, tuple[float, ...], Path]:
+    """Read one image file, or stack one 3-D file per channel along a last axis."""
+    if len(paths) == 1:
+        data, zooms = _read_nifti(paths[0])
+        return data, zooms, paths[0]
+    channels, zooms = [], ()
+    for path in paths:
+        data, z = _read_nifti(path)
+        if data.ndim != 3 or (channels and data.shape != channels[0].shape):
+            raise DataError(
+                f"channel file {path} has shape {data.shape}; expected a 3-D volume"
+                + (f" of shape {channels[0].shape} like {paths[0].name}" if channels else "")
+            )
+        channels.append(data)
+        zooms = zooms or z
+    return np.stack(channels, axis=-1), zooms, paths[0]
+
+
+def _map_labels(lab: np.ndarray, label_map: Mapping[int, int], path: Path) -> np.ndarray:
+    """Map raw label values to class indices; values not in ``label_map`` are an error."""
+    values, inverse = np.unique(lab, return_inverse=True)
+    bad = [v for v in values.tolist() if not np.isfinite(v) or v != round(v) or int(v) not in label_map]
+    if bad:
+        raise DataError(
+            f"label file {path} has values {bad} that are not valid raw labels of this dataset "
+            f"(expected a subset of {sorted(label_map)}); the file is corrupt or from another "
+            f"release: replace it, or remove the case from the split"
+        )
+    lut = np.array([label_map[int(v)] for v in values.tolist()], dtype=np.uint8)
+    return lut[inverse].reshape(lab.shape)
 
 
 def _raw_cases(raw_dir: Path) -> tuple[list[tuple[str, Path, Path]], dict[str, Any]]:
@@ -183,6 +229,9 @@ def prepare_nifti_dataset(
     intensity: dict[str, Any] | None = None,
     class_names: list[str] | None = None,
     regions: dict[str, list[int]] | None = None,
+    cases: Sequence[RawCase] | None = None,
+    modalities: list[str] | None = None,
+    label_map: Mapping[int, int] | None = None,
 ) -> DatasetInfo:
     """Convert an MSD-layout NIfTI dataset into the prepared format at ``out_dir`` (atomically).
 
@@ -193,13 +242,27 @@ def prepare_nifti_dataset(
     the file or case for corrupt files, image/label shape mismatches, labels outside the class
     map and an empty test split, and :class:`~morse.data.prepared.MissingDataError` for a missing
     ``raw_dir``. Nothing is written at ``out_dir`` unless every case converts.
+
+    Other layouts pass ``cases`` (explicit :class:`RawCase` list, then ``class_names`` and
+    ``modalities`` are needed as there is no ``dataset.json``), and ``label_map`` (raw label
+    value -> class index; any other raw value is an error naming the file).
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     intensity = (
         dict(intensity) if intensity is not None else {"mode": "window", "window": [-125, 275]}
     )
-    raw, meta = _raw_cases(raw_dir)
-    by_id = {c: (img, lab) for c, img, lab in raw}
+    if cases is None:
+        raw, meta = _raw_cases(raw_dir)
+        by_id: dict[str, tuple[tuple[Path, ...], Path]] = {c: ((img,), lab) for c, img, lab in raw}
+    else:
+        meta = {}
+        by_id = {}
+        for rc in cases:
+            if rc.case in by_id:
+                raise DataError(f"duplicate case id {rc.case!r} in {raw_dir}")
+            by_id[rc.case] = (tuple(Path(p) for p in rc.images), Path(rc.label))
+        if not by_id:
+            raise DataError(f"no cases found in {raw_dir}")
 
     if class_names is None:
         labels = meta.get("labels")
@@ -212,8 +275,9 @@ def prepare_nifti_dataset(
     class_names = list(class_names)
     if class_names and class_names[0].lower() == "background":
         class_names[0] = "background"
-    modality = meta.get("modality") or {"0": "image"}
-    modalities = [str(modality[k]) for k in sorted(modality, key=int)]
+    if modalities is None:
+        modality = meta.get("modality") or {"0": "image"}
+        modalities = [str(modality[k]) for k in sorted(modality, key=int)]
 
     if splits is None:
         splits = split_cases(
@@ -246,8 +310,8 @@ def prepare_nifti_dataset(
 
     def convert() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for case in tqdm(info.cases, desc=f"prepare {name}", unit="case"):
-            img_path, lab_path = by_id[case]
-            img, zooms = _read_nifti(img_path)
+            img_paths, lab_path = by_id[case]
+            img, zooms, img_path = _read_image(img_paths)
             lab, _ = _read_nifti(lab_path)
             if img.ndim == 2:
                 img = img[:, :, None]
@@ -260,6 +324,11 @@ def prepare_nifti_dataset(
                 )
             if not np.all(np.isfinite(img)):
                 raise DataError(f"case {case!r}: image {img_path} contains NaN or infinite values")
+            if label_map is not None:
+                try:
+                    lab = _map_labels(lab, label_map, lab_path)
+                except DataError as e:
+                    raise DataError(f"case {case!r}: {e}") from e
             lab_values = np.unique(lab)
             bad = [
                 v

@@ -1,48 +1,70 @@
-"""Dataset recipes: which fetch and prepare functions produce each dataset ``kind``."""
+"""Dataset recipes: which fetch and prepare functions produce each dataset ``kind``.
+
+Each module in ``morse/data/recipes/`` registers one :class:`DatasetRecipe` with
+:func:`register_recipe`; adding a dataset is adding such a module and its ``kind`` to the schema.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from morse.data.prepared import DatasetInfo
 
-PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 128, "seed": 2023}
-KINDS = ("phantom2d",)
+FetchFn = Callable[[str, dict[str, Any], Path], None]
+PrepareFn = Callable[[str, dict[str, Any], Path, Path], DatasetInfo]
 
 
-def _check_kind(name: str, entry: dict[str, Any]) -> str:
-    kind = entry.get("kind")
-    if kind not in KINDS:
-        raise ValueError(
-            f"dataset {name!r}: unknown kind {kind!r}; known kinds: {', '.join(KINDS)}"
-        )
-    return kind
+@dataclass(frozen=True)
+class DatasetRecipe:
+    """How one dataset kind is fetched (or generated) and prepared."""
+
+    kind: str
+    spatial_dims: int  # 2: trained slice-wise; 3: volumetric patches
+    fetch: FetchFn  # (name, config entry, raw_dir) -> None, writes raw_dir atomically
+    prepare: PrepareFn  # (name, config entry, raw_dir, out_dir) -> DatasetInfo, atomically
+    description: str = ""
+
+
+_RECIPES: dict[str, DatasetRecipe] = {}
+
+
+def register_recipe(recipe: DatasetRecipe) -> DatasetRecipe:
+    """Register a recipe under its kind (called at import time by recipe modules)."""
+    _RECIPES[recipe.kind] = recipe
+    return recipe
+
+
+def _load_recipes() -> None:
+    import morse.data.recipes as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def available_kinds() -> list[str]:
+    """All registered dataset kinds, sorted."""
+    _load_recipes()
+    return sorted(_RECIPES)
+
+
+def get_recipe(kind: str) -> DatasetRecipe:
+    """The recipe of ``kind``; a clear error lists the known kinds."""
+    _load_recipes()
+    if kind not in _RECIPES:
+        raise ValueError(f"unknown dataset kind {kind!r}; known kinds: {', '.join(sorted(_RECIPES))}")
+    return _RECIPES[kind]
 
 
 def fetch_dataset(name: str, entry: dict[str, Any], out_dir: Path) -> None:
     """Produce the raw dataset of config entry ``entry`` in ``out_dir`` (download or generate)."""
-    from morse.data.phantom import generate_phantom2d
-
-    _check_kind(name, entry)
-    params = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}
-    generate_phantom2d(out_dir, **params)
+    get_recipe(entry.get("kind", "")).fetch(name, entry, Path(out_dir))
 
 
 def prepare_dataset(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
     """Convert the raw dataset in ``raw_dir`` to the prepared format in ``out_dir``."""
-    from morse.data.prepare import prepare_nifti_dataset
-
-    _check_kind(name, entry)
-    split = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0, **entry.get("split", {})}
-    intensity = {"mode": "window", "window": [-125, 275], **entry.get("intensity", {})}
-    return prepare_nifti_dataset(
-        raw_dir,
-        out_dir,
-        name=name,
-        spatial_dims=2,
-        test_fraction=split["test_fraction"],
-        val_fraction=split["val_fraction"],
-        split_seed=split["seed"],
-        intensity=intensity,
-    )
+    return get_recipe(entry.get("kind", "")).prepare(name, entry, Path(raw_dir), Path(out_dir))

@@ -46,6 +46,27 @@ def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
     return Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
 
 
+def initialise_backbone(model: Segmenter, path: Path, expected_hash: str | None) -> int:
+    """Load the backbone weights of a pretraining run's ``model.pt`` into ``model.backbone``.
+
+    Only ``backbone.*`` tensors are taken (the authors' ``--resume`` does the same); every
+    backbone tensor must be present with the same shape. Returns the number of tensors loaded.
+    """
+    state = load_checkpoint(Path(path), expected_hash)["model"]
+    prefix = "backbone."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = model.backbone.state_dict()
+    missing = sorted(set(own) - set(weights))
+    mismatched = sorted(k for k in own if k in weights and weights[k].shape != own[k].shape)
+    if missing or mismatched:
+        raise ValueError(
+            f"{path} does not fit this backbone: missing {missing[:5]}, shape mismatch "
+            f"{mismatched[:5]}; was it trained with another backbone or backbone options?"
+        )
+    model.backbone.load_state_dict(weights)
+    return len(weights)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically."""
     with atomic_path(path) as tmp:
@@ -58,9 +79,17 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def train_run(
-    run: dict[str, Any], data_root: Path, out_dir: Path, threads: int = 1, progress: bool = True
+    run: dict[str, Any],
+    data_root: Path,
+    out_dir: Path,
+    threads: int = 1,
+    progress: bool = True,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train one run, resuming from ``out_dir/checkpoint.pt`` when a matching one exists.
+
+    With ``init_from`` (protocol two_stage), the backbone starts from that pretraining run's
+    weights; its config hash must equal ``run["init_config_hash"]``.
 
     Writes ``model.pt``, ``train_log.csv`` and ``run.json`` (resolved config, versions, git
     commit, device, wall time, throughput). Returns the run record.
@@ -94,6 +123,10 @@ def train_run(
         start, log_rows = state["iteration"], list(state["log"])
         elapsed_before = state["elapsed_s"]
         set_rng_state(state["rng"])
+    elif run.get("protocol") == "two_stage" and run["variant"] != "pretrain":
+        if init_from is None:
+            raise ValueError(f"run {_run_name(run)} uses protocol two_stage but no pretrained model was given")
+        initialise_backbone(model, Path(init_from), run.get("init_config_hash"))
 
     dataset = SliceDataset(
         Path(data_root), info.splits["train"], tuple(settings["patch_size"]), augment=settings["augment"]
@@ -153,6 +186,7 @@ def train_run(
         "wall_time_s": round(wall, 3),
         "iterations_per_s": round(trained / max(time.perf_counter() - started, 1e-9), 4),
         "resumed_from_iteration": start,
+        "init_from": str(init_from) if init_from else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "git_commit": git_commit(),
         "versions": package_versions(),

@@ -159,3 +159,34 @@ def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, 
         assert qualitative["image"].shape == qualitative["label"].shape == (32, 32)
         assert qualitative["points"].shape == (256, 2)  # tiny.yaml: subdivision_points 256 < 32 x 32
         assert qualitative["points"].min() >= -0.5 and qualitative["points"].max() <= 31.5
+
+
+def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Path, tmp_path: Path) -> None:
+    from morse.config import pretrain_config
+    from morse.data.prepared import read_dataset_info
+    from morse.engine.train import initialise_backbone
+
+    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config.update(protocol="two_stage", datasets={"phantom": {"kind": "phantom2d"}})
+    config["train"].update({"iterations": 2, "patch_size": [32, 32]})
+    config = validate_config(config)
+    pre = pretrain_config(config, "phantom", "unet", 0)
+    train_run(pre, tiny_prepared, tmp_path / "pretrain", progress=False)
+    run = run_config(config, "phantom", "unet", "morse", 0)
+    assert run["init_config_hash"] == pre["config_hash"]
+
+    model = build_model(run, read_dataset_info(tiny_prepared))
+    loaded = initialise_backbone(model, tmp_path / "pretrain" / "model.pt", run["init_config_hash"])
+    saved = torch.load(tmp_path / "pretrain" / "model.pt", weights_only=True)["model"]
+    own = model.state_dict()
+    backbone_keys = [k for k in saved if k.startswith("backbone.")]
+    assert loaded == len(backbone_keys) > 0
+    assert all(torch.equal(own[k], saved[k]) for k in backbone_keys)
+
+    with pytest.raises(CheckpointMismatchError):
+        initialise_backbone(model, tmp_path / "pretrain" / "model.pt", "another-hash")
+    with pytest.raises(ValueError, match="no pretrained model"):
+        train_run(run, tiny_prepared, tmp_path / "morse", progress=False)
+    record = train_run(run, tiny_prepared, tmp_path / "morse", progress=False,
+                       init_from=tmp_path / "pretrain" / "model.pt")
+    assert record["init_from"].endswith("model.pt")

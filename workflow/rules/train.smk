@@ -1,10 +1,43 @@
-# Stage 3: one training run per dataset x backbone x variant x seed.
-# The resolved run config is a param, so changing any hyper-parameter retrains that run.
+# Stage 3: training. One run per dataset x backbone x variant x seed; under protocol two_stage a
+# backbone-only `pretrain` run per dataset x backbone x seed feeds every variant (the authors' code).
+# The resolved run config is a param, so changing any hyper-parameter retrains exactly that run.
+
+PRETRAIN_DIR = RESULTS + "/{dataset}/{backbone}/pretrain/seed{seed}"
+
+
+def pretrained_model(wildcards):
+    """The pretraining run's model.pt under protocol two_stage, nothing otherwise."""
+    if config["protocol"] != "two_stage":
+        return []
+    return [PRETRAIN_DIR.format(**wildcards) + "/model.pt"]
+
+
+rule pretrain:
+    input:
+        data="data/prepared/{dataset}",
+    output:
+        model=PRETRAIN_DIR + "/model.pt",
+        log_csv=PRETRAIN_DIR + "/train_log.csv",
+        run_json=PRETRAIN_DIR + "/run.json",
+    params:
+        run=lambda w: json.dumps(
+            pretrain_config(config, w.dataset, w.backbone, int(w.seed)), sort_keys=True
+        ),
+        out_dir=lambda w: PRETRAIN_DIR.format(**w),
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1 if USE_GPU else 0,
+    log:
+        "logs/pretrain/" + EXPERIMENT + "/{dataset}/{backbone}/seed{seed}.log",
+    shell:
+        "morse-bench train --run-config {params.run:q} --data {input.data} "
+        "--out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
 
 
 rule train:
     input:
         data="data/prepared/{dataset}",
+        init=pretrained_model,
     output:
         model=RUN_DIR + "/model.pt",
         log_csv=RUN_DIR + "/train_log.csv",
@@ -14,11 +47,12 @@ rule train:
             run_config(config, w.dataset, w.backbone, w.variant, int(w.seed)), sort_keys=True
         ),
         out_dir=lambda w: RUN_DIR.format(**w),
+        init=lambda w, input: f"--init-from {input.init}" if input.init else "",
     threads: config["train"]["threads"]
     resources:
         gpu=1 if USE_GPU else 0,
     log:
         "logs/train/" + EXPERIMENT + "/{dataset}/{backbone}/{variant}/seed{seed}.log",
     shell:
-        "morse-bench train --run-config {params.run:q} --data {input.data} "
+        "morse-bench train --run-config {params.run:q} --data {input.data} {params.init} "
         "--out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

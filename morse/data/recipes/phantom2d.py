@@ -1,0 +1,32 @@
+"""``phantom2d``: CT-like stacks of 2D slices with eight organ-like classes, generated from a seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from morse.data.phantom import generate_phantom2d
+from morse.data.prepare import prepare_nifti_dataset
+from morse.data.prepared import DatasetInfo
+from morse.data.sources import DatasetRecipe, register_recipe
+
+PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
+
+
+def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
+    """Generate the raw phantom (MSD layout, NIfTI) deterministically from its seed."""
+    generate_phantom2d(raw_dir, **{**PHANTOM_DEFAULTS, **entry.get("phantom", {})})
+
+
+def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
+    """Window to [-125, 275] HU -> [0, 1] (the Synapse protocol) and split by case."""
+    split = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0, **entry.get("split", {})}
+    intensity = {"mode": "window", "window": [-125, 275], **entry.get("intensity", {})}
+    return prepare_nifti_dataset(
+        raw_dir, out_dir, name=name, spatial_dims=2,
+        test_fraction=split["test_fraction"], val_fraction=split["val_fraction"],
+        split_seed=split["seed"], intensity=intensity,
+    )
+
+
+register_recipe(DatasetRecipe("phantom2d", 2, fetch, prepare, __doc__ or ""))
