@@ -89,15 +89,15 @@ def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
             if name in state.drop_once:
                 state.drop_once.discard(name)
                 half = body[: len(body) // 2]
+                req.sent = len(half)  # recorded before writing: the client may finish first
                 self.wfile.write(half)
                 self.wfile.flush()
-                req.sent = len(half)
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(2)
                 return
+            req.sent = len(body)  # recorded before writing: the client may finish first
             self.wfile.write(body)
-            req.sent = len(body)
 
     return Handler
 
