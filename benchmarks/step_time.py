@@ -10,6 +10,7 @@ them across machines and commits.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -71,13 +72,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--widths", type=int, nargs="+", default=[32])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--head", type=json.loads, default={},
+                        help='extra head overrides as JSON, e.g. \'{"num_points": 288}\'')
     parser.add_argument("--out", type=Path, default=Path("benchmarks/step_time.csv"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for variant in args.variants:
         for width in args.widths if variant != "baseline" else [None]:
-            overrides = {"expert_width": width} if width else {}
+            overrides = {"expert_width": width, **args.head} if width else {}
             rows.append(measure(variant, overrides, args.size, args.batch, args.classes, args.repeats))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)

@@ -61,6 +61,11 @@ def test_run_json_records_provenance(tiny_run: Path) -> None:
     assert run["versions"]["torch"].startswith("2.13")
     assert run["device"].startswith("cpu")
     assert run["train"]["iterations"] == 4 and run["config_hash"]
+    # two-stage protocol: every variant starts from the seed's backbone-only pretraining run
+    pretrain = json.loads((tiny_run / "results/tiny/phantom2d/unet/pretrain/seed0/run.json").read_text())
+    assert pretrain["train"]["iterations"] == 3 and pretrain["head"]["head"] == "none"
+    assert run["init_config_hash"] == pretrain["config_hash"]
+    assert run["init_from"] == "results/tiny/phantom2d/unet/pretrain/seed0/model.pt"
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from morse.data.prepared import load_case, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.device import select_device
 from morse.engine.inference import inference_points_2d, predict_volume_2d
+from morse.engine.inference3d import predict_volume_3d
 from morse.engine.train import build_model
 
 RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
@@ -56,14 +57,17 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     for index, case in enumerate(tqdm(cases, desc=f"evaluate {run_dir.name}", disable=not progress)):
         image, label = load_case(data_root, case)
         image, label = np.array(image), np.array(label)  # in-memory, writable copies of the memory maps
-        predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
+        if run["spatial_dims"] == 3:
+            predictions = predict_volume_3d(model, image, network_size, device, overlap=0.5, amp=amp)
+        else:
+            predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
         for output, prediction in predictions.items():
             for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):
                 rows.append({**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case, **row})
         if index == 0:
             z = qualitative_slice(label)
             points = np.zeros((0, 2), np.float32)
-            if image.shape[-2:] == network_size:
+            if run["spatial_dims"] == 2 and image.shape[-2:] == network_size:
                 points = inference_points_2d(model, image[:, z], device, run["head"]["subdivision_points"])
             qualitative = {
                 "image": image[0, z].astype(np.float32), "label": label[z].astype(np.uint8),

@@ -11,11 +11,13 @@ from typing import Any
 import pandas as pd
 import torch
 from monai.utils import set_determinism
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from baselines import build_backbone
 from morse.data.atomic import atomic_path
 from morse.data.loading import SliceDataset, infinite_loader
+from morse.data.loading3d import PatchDataset
 from morse.data.prepared import DatasetInfo, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
@@ -44,6 +46,17 @@ def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
         **run["backbone_options"],
     )
     return Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
+
+
+def training_dataset(run: dict[str, Any], data_root: Path, cases: list[str]) -> Dataset:
+    """2D: random slices (SliceDataset); 3D: random patches, half of them centred on foreground
+    (PatchDataset). 3D augmentation is random flips unless ``augment`` is ``none``."""
+    settings = run["train"]
+    patch_size = tuple(settings["patch_size"])
+    if run["spatial_dims"] == 3:
+        augment = "none" if settings["augment"] == "none" else "flip"
+        return PatchDataset(data_root, cases, patch_size, pos_fraction=0.5, augment=augment, seed=run["seed"])
+    return SliceDataset(data_root, cases, patch_size, augment=settings["augment"], seed=run["seed"])
 
 
 def initialise_backbone(model: Segmenter, path: Path, expected_hash: str | None) -> int:
@@ -99,8 +112,6 @@ def train_run(
     torch.set_num_threads(threads)
     set_determinism(seed=run["seed"])
     info = read_dataset_info(Path(data_root))
-    if run["spatial_dims"] != 2:
-        raise NotImplementedError("only 2D (slice-wise) training is implemented so far")
     if not info.splits.get("train"):
         raise ValueError(f"dataset {info.name!r} at {data_root} has an empty training split")
     device = select_device(run["device"])
@@ -128,9 +139,7 @@ def train_run(
             raise ValueError(f"run {_run_name(run)} uses protocol two_stage but no pretrained model was given")
         initialise_backbone(model, Path(init_from), run.get("init_config_hash"))
 
-    dataset = SliceDataset(
-        Path(data_root), info.splits["train"], tuple(settings["patch_size"]), augment=settings["augment"]
-    )
+    dataset = training_dataset(run, Path(data_root), info.splits["train"])
     batches = infinite_loader(
         dataset, settings["batch_size"], seed=run["seed"] * 100_003 + start,
         num_workers=settings["num_workers"], pin_memory=device.type == "cuda",

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(variant: str, iterations: int = 3, seed: int = 0, **train) -> dict:
     config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
     config["datasets"] = {"phantom": {"kind": "phantom2d"}}
+    config["protocol"] = "single_stage"
     config["train"].update({"iterations": iterations, "patch_size": [32, 32], **train})
     return run_config(validate_config(config), "phantom", "unet", variant, seed)
 
