@@ -6,7 +6,7 @@ import re
 
 from snakemake.utils import min_version, validate
 
-from morse.config import dataset_backbone_pairs, pretrain_config, run_config, validate_config
+from morse.config import pretrain_config, run_config, run_matrix, validate_config
 
 min_version("9.0")
 
@@ -46,14 +46,15 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-PAIRS = dataset_backbone_pairs(config)  # a backbone runs on the datasets of its dimensionality
+# (dataset, backbone, variant) triples: a backbone runs on the datasets of its dimensionality
+# (or those listing it); a dataset may restrict its variants.
+MATRIX = run_matrix(config)
 
 
 def run_dirs():
     return [
         RUN_DIR.format(dataset=dataset, backbone=backbone, variant=variant, seed=seed)
-        for dataset, backbone in PAIRS
-        for variant in VARIANTS
+        for dataset, backbone, variant in MATRIX
         for seed in SEEDS
     ]
 

@@ -29,7 +29,13 @@ class BackboneSpec:
 _REGISTRY: dict[str, BackboneSpec] = {}
 
 # Modules imported on first lookup so that their ``@register`` decorators run.
-_BUILTIN_MODULES = ("baselines.unet",)
+_BUILTIN_MODULES = (
+    "baselines.unet",
+    "baselines.transunet",
+    "baselines.vnet",
+    "baselines.unetr",
+    "baselines.swinunetr",
+)
 
 
 def register(name: str, spatial_dims: tuple[int, ...]) -> Callable[[BackboneBuilder], BackboneBuilder]:

@@ -128,6 +128,12 @@ def check_names(config: dict[str, Any]) -> None:
             dims = dataset_spatial_dims(entry)
         except ValueError as error:
             raise ConfigError(f"config key 'datasets.{dataset}.kind': {error}") from error
+        for name in entry.get("variants", []):
+            if name not in config["variants"]:
+                raise ConfigError(
+                    f"config key 'datasets.{dataset}.variants': {name!r} is not under the top-level "
+                    f"'variants' ({', '.join(config['variants'])})"
+                )
         for name in entry.get("backbones", []):
             if name not in config["backbones"]:
                 raise ConfigError(
@@ -170,6 +176,16 @@ def dataset_backbone_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
             if dims in get_backbone_spec(backbone).spatial_dims:
                 pairs.append((dataset, backbone))
     return pairs
+
+
+def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (dataset, backbone, variant) that is trained (each over all seeds); a dataset's own
+    ``variants`` list, when given, restricts the variants it runs."""
+    return [
+        (dataset, backbone, variant)
+        for dataset, backbone in dataset_backbone_pairs(config)
+        for variant in config["datasets"][dataset].get("variants", config["variants"])
+    ]
 
 
 def run_config(

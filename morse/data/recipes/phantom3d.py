@@ -1,0 +1,36 @@
+"""``phantom3d``: BraTS-like 4-channel brain-tumour MRI volumes (MSD Task01 layout), from a seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from morse.data.phantom3d import generate_phantom3d
+from morse.data.prepare import prepare_nifti_dataset
+from morse.data.prepared import DatasetInfo
+from morse.data.sources import DatasetRecipe, register_recipe
+
+PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
+# BraTS evaluation regions: whole tumour, tumour core, enhancing tumour.
+BRATS_REGIONS = {"WT": [1, 2, 3], "TC": [2, 3], "ET": [3]}
+_GENERATOR_KEYS = ("n_cases", "size", "depth", "seed", "noise", "blur", "bias", "deform")
+
+
+def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
+    """Generate the raw phantom deterministically from its seed (``n_slices`` is ignored in 3D)."""
+    params = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
+    generate_phantom3d(raw_dir, **{k: v for k, v in params.items() if k in _GENERATOR_KEYS})
+
+
+def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
+    """Per-channel z-score over brain voxels (BraTS practice), regions WT/TC/ET, split by case."""
+    split = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0, **entry.get("split", {})}
+    intensity = {"mode": "zscore", **entry.get("intensity", {})}
+    return prepare_nifti_dataset(
+        raw_dir, out_dir, name=name, spatial_dims=3,
+        test_fraction=split["test_fraction"], val_fraction=split["val_fraction"],
+        split_seed=split["seed"], intensity=intensity, regions=dict(BRATS_REGIONS),
+    )
+
+
+register_recipe(DatasetRecipe("phantom3d", 3, fetch, prepare, __doc__ or ""))

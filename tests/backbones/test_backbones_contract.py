@@ -1,0 +1,95 @@
+"""Every built-in backbone honours the contract in baselines/registry.py (tiny CPU configs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from baselines import available_backbones, build_backbone, get_backbone_spec
+from morse.method import CoarseLoss, Segmenter, resolve_head_config
+
+# name -> (spatial dims, options of a tiny config, input shape (B, C, *spatial), feature strides)
+TINY: dict[str, tuple[int, dict[str, Any], tuple[int, ...], list[int]]] = {
+    "transunet": (2, {"size": "small", "img_size": 32, "dropout_rate": 0.0}, (2, 1, 32, 32), [16, 8, 4, 2, 1]),
+    "vnet": (3, {"dropout_prob_down": 0.0, "dropout_prob_up": (0.0, 0.0)}, (2, 1, 16, 16, 16), [8, 4, 2, 1]),
+    "unetr": (3, {"img_size": 16, "size": "small"}, (2, 1, 16, 16, 16), [4, 2, 1]),
+    # batch norm: at 32^3 the bottleneck is 1 voxel, where instance norm cannot train
+    "swinunetr": (
+        3,
+        {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 1, 1), "window_size": 4, "norm_name": "batch"},
+        (2, 1, 32, 32, 32),
+        [16, 8, 4, 2, 1],
+    ),
+}
+NUM_CLASSES = 3
+
+
+def _batch(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    target = (x[:, 0] > 0).long() + (x[:, 0] > 1).long()
+    return x, target
+
+
+def _build(name: str) -> torch.nn.Module:
+    dims, options, _, _ = TINY[name]
+    torch.manual_seed(0)
+    return build_backbone(name, 1, NUM_CLASSES, dims, **options)
+
+
+def test_all_builtin_backbones_are_registered() -> None:
+    assert set(TINY) | {"unet"} <= set(available_backbones())
+    for name, (dims, _, _, _) in TINY.items():
+        assert get_backbone_spec(name).spatial_dims == (dims,)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shapes_strides_and_gradient(name: str) -> None:
+    dims, _, shape, strides = TINY[name]
+    model = _build(name)
+    assert model.spatial_dims == dims
+    assert all(s % model.size_divisor == 0 for s in shape[2:])
+    x, _ = _batch(shape)
+    logits, features = model(x)
+    assert logits.shape == (shape[0], NUM_CLASSES, *shape[2:])
+    assert len(features) == len(model.feature_channels) == len(strides)
+    for feature, channels, stride in zip(features, model.feature_channels, strides, strict=True):
+        assert feature.shape == (shape[0], channels, *(s // stride for s in shape[2:]))
+    (logits.sum() + sum(f.mean() for f in features)).backward()
+    first = next(p for p in model.parameters() if p.ndim >= 2)
+    assert first.grad is not None and torch.isfinite(first.grad).all() and first.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_rejects_wrong_dimensionality(name: str) -> None:
+    dims = TINY[name][0]
+    with pytest.raises(ValueError, match=f"{5 - dims}D"):
+        build_backbone(name, 1, NUM_CLASSES, 5 - dims)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "morse"])
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_trains_three_iterations_with_decreasing_loss(name: str, variant: str) -> None:
+    shape = TINY[name][2]
+    head = resolve_head_config(variant, {"expert_width": 8, "num_points": 32, "subdivision_points": 64})
+    model = Segmenter(_build(name), NUM_CLASSES, head)
+    x, target = _batch(shape)
+    coarse_loss = CoarseLoss()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    torch.manual_seed(1)
+    losses = []
+    model.train()
+    for _ in range(3):
+        logits, aux = model(x, target)
+        loss = coarse_loss(logits, target) + sum(aux.values())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert ("point_ce" in aux) == (variant == "morse")
+    assert losses[-1] < losses[0], losses
+    model.eval()
+    refined = model(x)
+    assert refined.shape == (shape[0], NUM_CLASSES, *shape[2:])
