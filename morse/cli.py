@@ -90,14 +90,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
     from morse.data.atomic import atomic_path
 
     metrics = aggregate_metrics([Path(p) for p in args.metrics])
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
-                        ("empty_counts.csv", empty_counts(metrics))):
+    tables = [("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
+              ("empty_counts.csv", empty_counts(metrics))]
+    if args.boundary:
+        frames = [pd.read_csv(p) for p in args.boundary if Path(p).stat().st_size > 1]
+        tables.append(("boundary.csv", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()))
+    for name, frame in tables:
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False)
     print(f"aggregated {len(args.metrics)} run(s) into {out}")
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="combine per-run metrics.csv files; write summary and empty-mask counts")
     p.add_argument("--out-dir", required=True)
     p.add_argument("metrics", nargs="+", help="per-run metrics.csv files")
+    p.add_argument("--boundary", nargs="*", default=[], help="per-run boundary.csv files")
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("compare", help="paired statistics of every variant against the reference")

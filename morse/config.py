@@ -58,6 +58,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
             lines.append(f"  config key '{where}': {error.message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    config["variants"] = {**config["variants"], **ablation_variants(config)}
     check_names(config)
     train_schema = load_schema()["properties"]["train"]
     for dataset, entry in config["datasets"].items():
@@ -72,6 +73,27 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                 f"{dataset_spatial_dims(entry)}D; give it a patch_size under datasets.{dataset}.train"
             )
     return config
+
+
+def ablation_name(base: str, knob: str, value: Any) -> str:
+    """The variant name of one ablation point, e.g. ``morse-num_experts-3``."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{base}-{knob}-{text}"
+
+
+def ablation_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Expand the ``ablations`` block into variants: one per knob value, each the ``base``
+    variant with that single knob changed (the others at the experiment's values)."""
+    block = config.get("ablations") or {}
+    base = block.get("base", "morse")
+    variants: dict[str, dict[str, Any]] = {}
+    for knob, values in (block.get("knobs") or {}).items():
+        for value in values:
+            overrides = dict(config["variants"].get(base) or {})
+            overrides.setdefault("base", base)
+            overrides[knob] = value
+            variants[ablation_name(base, knob, value)] = overrides
+    return variants
 
 
 def dataset_train(config: dict[str, Any], dataset: str) -> dict[str, Any]:
@@ -181,11 +203,18 @@ def dataset_backbone_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
 def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     """Every (dataset, backbone, variant) that is trained (each over all seeds); a dataset's own
     ``variants`` list, when given, restricts the variants it runs."""
-    return [
-        (dataset, backbone, variant)
-        for dataset, backbone in dataset_backbone_pairs(config)
-        for variant in config["datasets"][dataset].get("variants", config["variants"])
-    ]
+    ablations = ablation_variants(config)
+    block = config.get("ablations") or {}
+    matrix = []
+    for dataset, backbone in dataset_backbone_pairs(config):
+        for variant in config["datasets"][dataset].get("variants", config["variants"]):
+            if variant in ablations and (
+                dataset not in block.get("datasets", [dataset])
+                or backbone not in block.get("backbones", [backbone])
+            ):
+                continue
+            matrix.append((dataset, backbone, variant))
+    return matrix
 
 
 def run_config(

@@ -122,3 +122,23 @@ def test_paper_config_lists_every_dataset_backbone_pair() -> None:
     }
     assert run_config(config, "brats", "vnet", "morse", 1337)["train"]["patch_size"] == [96, 96, 96]
     assert run_config(config, "synapse", "unet", "morse", 1337)["head"]["expert_width"] == 256
+
+
+def test_ablation_block_expands_into_one_knob_variants(tiny: dict) -> None:
+    from morse.config import run_matrix
+
+    tiny["datasets"]["other"] = {"kind": "phantom2d"}
+    tiny["ablations"] = {"datasets": ["phantom2d"], "knobs": {"num_experts": [2, 4], "stochastic_gating": [False]}}
+    config = validate_config(tiny)
+    names = ["morse-num_experts-2", "morse-num_experts-4", "morse-stochastic_gating-false"]
+    assert all(name in config["variants"] for name in names)
+    run = run_config(config, "phantom2d", "unet", "morse-num_experts-2", 0)
+    assert run["head"]["num_experts"] == 2 and run["head"]["expert_width"] == 8  # `method` still applies
+    assert run_config(config, "phantom2d", "unet", "morse-stochastic_gating-false", 0)["head"]["stochastic_gating"] is False
+    matrix = run_matrix(config)
+    assert ("phantom2d", "unet", "morse-num_experts-4") in matrix
+    assert ("other", "unet", "morse-num_experts-4") not in matrix  # restricted to phantom2d
+    assert ("other", "unet", "morse") in matrix
+    tiny["ablations"]["knobs"] = {"num_expert": [2]}
+    with pytest.raises(ConfigError, match="num_expert"):
+        validate_config(tiny)

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics
 from morse.data.atomic import atomic_path
 from morse.data.prepared import load_case, read_dataset_info
@@ -33,7 +34,8 @@ def qualitative_slice(label: np.ndarray) -> int:
 def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     """Evaluate ``run_dir/model.pt`` on every test case, both outputs for head variants.
 
-    Writes ``run_dir/metrics.csv`` (one row per output x case x class) and
+    Writes ``run_dir/metrics.csv`` (one row per output x case x class),
+    ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case) and
     ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
     uncertainty sampler picks), each atomically.
     """
@@ -53,6 +55,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     amp = run["train"].get("amp", False)
 
     rows: list[dict[str, Any]] = []
+    boundary_rows: list[dict[str, Any]] = []
     qualitative: dict[str, Any] = {}
     for index, case in enumerate(tqdm(cases, desc=f"evaluate {run_dir.name}", disable=not progress)):
         image, label = load_case(data_root, case)
@@ -62,8 +65,12 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
         else:
             predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
         for output, prediction in predictions.items():
+            keys = {**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case}
             for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):
-                rows.append({**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case, **row})
+                rows.append({**keys, **row})
+            in_plane = run["spatial_dims"] == 2
+            for row in boundary_error_profile(prediction, label, info.spacing[case], in_plane=in_plane):
+                boundary_rows.append({**keys, **row})
         if index == 0:
             z = qualitative_slice(label)
             points = np.zeros((0, 2), np.float32)
@@ -78,6 +85,8 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     metrics = pd.DataFrame(rows)
     with atomic_path(run_dir / "metrics.csv") as tmp:
         metrics.to_csv(tmp, index=False)
+    with atomic_path(run_dir / "boundary.csv") as tmp:
+        pd.DataFrame(boundary_rows).to_csv(tmp, index=False)
     with atomic_path(run_dir / "qualitative.npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **qualitative)
     return metrics

@@ -3,7 +3,8 @@
 
 rule aggregate:
     input:
-        [d + "/metrics.csv" for d in run_dirs()],
+        metrics=[d + "/metrics.csv" for d in run_dirs()],
+        boundary=[d + "/boundary.csv" for d in run_dirs()],
     output:
         metrics=report(
             RESULTS + "/metrics.csv",
@@ -12,12 +13,14 @@ rule aggregate:
         ),
         summary=RESULTS + "/summary.csv",
         empty=RESULTS + "/empty_counts.csv",
+        boundary=RESULTS + "/boundary.csv",
     params:
         out_dir=RESULTS,
     log:
         "logs/aggregate/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench aggregate --out-dir {params.out_dir} {input} > {log} 2>&1"
+        "morse-bench aggregate --out-dir {params.out_dir} {input.metrics} "
+        "--boundary {input.boundary} > {log} 2>&1"
 
 
 rule compare:

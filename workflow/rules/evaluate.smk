@@ -8,6 +8,7 @@ rule evaluate:
         run_json=RUN_DIR + "/run.json",
     output:
         metrics=RUN_DIR + "/metrics.csv",
+        boundary=RUN_DIR + "/boundary.csv",
         qualitative=RUN_DIR + "/qualitative.npz",
     params:
         run_dir=lambda w: RUN_DIR.format(**w),

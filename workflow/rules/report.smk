@@ -6,6 +6,7 @@ rule report:
         metrics=RESULTS + "/metrics.csv",
         summary=RESULTS + "/summary.csv",
         empty=RESULTS + "/empty_counts.csv",
+        boundary=RESULTS + "/boundary.csv",
         comparisons=RESULTS + "/comparisons.csv",
         runs=[d + "/run.json" for d in run_dirs()],
         qualitative=[d + "/qualitative.npz" for d in run_dirs()],
