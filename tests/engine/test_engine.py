@@ -191,3 +191,23 @@ def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Pa
     record = train_run(run, tiny_prepared, tmp_path / "morse", progress=False,
                        init_from=tmp_path / "pretrain" / "model.pt")
     assert record["init_from"].endswith("model.pt")
+
+
+def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_prepared: Path) -> None:
+    from morse.data.prepared import load_case, read_dataset_info
+
+    info = read_dataset_info(tiny_prepared)
+    image = np.array(load_case(tiny_prepared, info.splits["test"][0])[0])
+    torch.manual_seed(0)
+    run = _run("morse")
+    run["head"] = {**run["head"], "subdivision_points": 40, "subdivision_steps": 2}
+    model = build_model(run, info).eval()
+    out = predict_volume_2d(model, image, (32, 32), torch.device("cpu"))
+    changed_per_slice = (out["refined"] != out["coarse"]).reshape(len(image[0]), -1).sum(1)
+    assert (changed_per_slice <= 2 * 40).all()  # at most steps x points labels per slice change
+    run["head"]["subdivision_steps"] = 0
+    model_no_steps = build_model(run, info).eval()
+    model_no_steps.load_state_dict(model.state_dict())
+    same = predict_volume_2d(model_no_steps, image, (32, 32), torch.device("cpu"))
+    assert np.array_equal(same["refined"], same["coarse"])
+    assert np.array_equal(same["coarse"], out["coarse"])  # the coarse output ignores the head
