@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/config.yaml
 CORES ?= all
 
-.PHONY: run test lint dry-run report clean-results help
+.PHONY: run test lint dry-run bench clean-results help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/:/'
@@ -26,6 +26,9 @@ dry-run: $(STAMP)  ## show the plan of jobs without running them
 test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ruff
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## step time, memory and FLOPs of every variant -> benchmarks/results/
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff only
 	$(BIN)/ruff check .
