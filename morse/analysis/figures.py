@@ -1,7 +1,9 @@
 """Figures of the MORSE benchmark: per-class scores, paired cases, qualitative overlays, training.
 
-Every public function takes tidy inputs, writes ``<out_stem>.png`` and ``<out_stem>.svg`` and
-returns the written paths. Figures are :class:`matplotlib.figure.Figure` objects with the Agg
+Every public ``plot_*`` function takes tidy inputs, writes ``<out_stem>.png`` and
+``<out_stem>.svg`` and returns the written paths (``plot_ablations`` returns ``[]`` and writes
+nothing when there is no ablation variant); ``ablation_summary`` and ``boundary_error_rates``
+return the numbers those figures draw, ``parse_ablation`` splits ``<base>-<knob>-<value>``. Figures are :class:`matplotlib.figure.Figure` objects with the Agg
 canvas attached explicitly (no pyplot, no global backend switch, no display needed), styled with
 seaborn contexts that are restored afterwards, and written deterministically (fixed jitter seed, fixed SVG hash salt, no dates in the
 metadata), so the same inputs give the same bytes.
@@ -10,10 +12,13 @@ metadata), so the same inputs give the same bytes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -24,10 +29,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from scipy import stats as sps
 
 from morse.data.atomic import atomic_path
+from morse.method.config import HeadConfig
 
 __all__ = [
+    "ablation_summary",
+    "boundary_error_rates",
+    "parse_ablation",
+    "plot_ablations",
+    "plot_boundary_errors",
     "plot_per_class_scores",
     "plot_paired_cases",
     "plot_qualitative",
@@ -625,4 +637,404 @@ def plot_training_curves(run_dirs: dict[str, Path], out_stem: Path) -> list[Path
     """
     with _style():
         fig = _training_figure(run_dirs)
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# ablations
+# --------------------------------------------------------------------------------------------
+#: Fields of the head configuration that an ablation variant ``<base>-<knob>-<value>`` may vary.
+_KNOBS = tuple(sorted((f.name for f in dataclasses.fields(HeadConfig)), key=lambda n: (-len(n), n)))
+#: Knobs drawn on a log2 axis (point budgets and widths, which ablations double or halve).
+_LOG2_KNOBS = {"num_points", "subdivision_points", "expert_width", "fourier_features"}
+_ABLATION_METRICS = ("dice", "hd95_mm")
+_BOOTSTRAP_RESAMPLES = 2000
+
+
+def _parse_value(text: str) -> Any:
+    """Knob value from its spelling in a variant name: bool, None, int, float, else str."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_ablation(variant: str) -> tuple[str, str, Any] | None:
+    """``(base, knob, value)`` of an ablation variant ``<base>-<knob>-<value>``, else None.
+
+    ``knob`` must be a field of :class:`morse.method.HeadConfig`; the value is parsed as
+    bool / int / float / None, else kept as a string (``morse-num_experts-3`` ->
+    ``("morse", "num_experts", 3)``).
+    """
+    for knob in _KNOBS:
+        marker = f"-{knob}-"
+        at = variant.find(marker)
+        if at > 0 and len(variant) > at + len(marker):
+            return variant[:at], knob, _parse_value(variant[at + len(marker) :])
+    return None
+
+
+def _value_key(value: Any) -> tuple[int, Any]:
+    """Sort key that keeps bools apart from numbers (False < True, then numbers, then text)."""
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float):
+        return (1, float(value))
+    return (2, str(value))
+
+
+def _value_label(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value)
+
+
+def _base_value(runs: list[dict] | None, dataset: str, backbone: str, base: str, knob: str) -> Any:
+    """The base variant's own value of ``knob`` from its run.json ``head`` dict (None if unknown)."""
+    for run in runs or []:
+        if (str(run.get("dataset")), str(run.get("backbone")), str(run.get("variant"))) != (
+            dataset,
+            backbone,
+            base,
+        ):
+            continue
+        head = run.get("head")
+        if isinstance(head, dict) and head.get(knob) is not None:
+            return head[knob]
+    return None
+
+
+def _case_level_means(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per case: foreground classes averaged per (seed, case), then seeds averaged per case."""
+    data = metrics
+    if "class_index" in data.columns:
+        data = data[pd.to_numeric(data["class_index"], errors="coerce") >= 1]
+    data = data.assign(**{metric: _finite(data[metric])})
+    keys = ["dataset", "backbone", "variant", "output"]
+    per_seed = data.groupby([*keys, "seed", "case"], as_index=False)[metric].mean()
+    per_case = per_seed.groupby([*keys, "case"], as_index=False).agg(
+        value=(metric, "mean"), n_seeds=("seed", "nunique")
+    )
+    return per_case.dropna(subset=["value"])
+
+
+def _bootstrap_mean_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """Seeded 95% percentile bootstrap CI of the mean over cases; NaN with fewer than 2."""
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return float("nan"), float("nan")
+    if np.ptp(values) == 0:
+        return float(values[0]), float(values[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sps.bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=_BOOTSTRAP_RESAMPLES,
+            confidence_level=0.95,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _summary_row(
+    group: pd.DataFrame | None, key: tuple[str, str, str, str], metric: str, **fields: Any
+) -> dict[str, Any] | None:
+    """Mean over cases with its bootstrap CI for one (dataset, backbone, variant, output)."""
+    if group is None or group.empty:
+        return None
+    low, high = _bootstrap_mean_ci(group["value"].to_numpy())
+    return {
+        "dataset": key[0],
+        "backbone": key[1],
+        "variant": key[2],
+        "output": key[3],
+        "metric": metric,
+        "mean": float(group["value"].mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "n_cases": int(len(group)),
+        "n_seeds": int(group["n_seeds"].max()),
+        **fields,
+    }
+
+
+def ablation_summary(metrics: pd.DataFrame, runs: list[dict] | None = None) -> pd.DataFrame:
+    """One row per ablation point x output x metric (Dice, HD95 mm), plus the baseline reference.
+
+    Ablation points are the variants ``<base>-<knob>-<value>`` and, per knob, the base variant
+    itself at its own value of the knob (read from its run.json ``head`` dict in ``runs``; left
+    out when unknown). ``mean`` is the mean over cases of the case means (foreground classes
+    averaged per seed and case, then seeds per case; infinite HD95 left out), ``ci_low`` /
+    ``ci_high`` a seeded 95% percentile bootstrap CI over cases. Baseline coarse rows have
+    ``knob == ""`` (``role == "reference"``). Empty frame when there is no ablation variant.
+    """
+    columns = [
+        "dataset", "backbone", "base", "knob", "value", "value_label", "role", "variant",
+        "output", "metric", "mean", "ci_low", "ci_high", "n_cases", "n_seeds",
+    ]  # fmt: skip
+    if metrics.empty or "variant" not in metrics.columns:
+        return pd.DataFrame(columns=columns)
+    variants = sorted(set(metrics["variant"].astype(str)))
+    parsed = {v: parse_ablation(v) for v in variants}
+    parsed = {v: p for v, p in parsed.items() if p is not None}
+    if not parsed:
+        return pd.DataFrame(columns=columns)
+    rows: list[dict[str, Any]] = []
+    for metric in [m for m in _ABLATION_METRICS if m in metrics.columns]:
+        cases = _case_level_means(metrics, metric)
+        groups = {k: g for k, g in cases.groupby(["dataset", "backbone", "variant", "output"])}
+
+        def add(key: tuple[str, str, str, str], **fields: Any) -> None:
+            row = _summary_row(groups.get(key), key, metric, **fields)  # noqa: B023
+            if row is not None:
+                rows.append(row)
+
+        for dataset, backbone in _facets(cases) if len(cases) else []:
+            here = {k[2:] for k in groups if k[:2] == (dataset, backbone)}
+            points = {
+                (v, o): parsed[v] for v, o in here if v in parsed
+            }  # (variant, output) -> (base, knob, value)
+            if not points:
+                continue
+            add((dataset, backbone, "baseline", "coarse"), base="", knob="", value=None,
+                value_label="", role="reference")  # fmt: skip
+            knobs = sorted({(b, k) for b, k, _ in points.values()})
+            for (variant, output), (base, knob, value) in sorted(points.items()):
+                add((dataset, backbone, variant, output), base=base, knob=knob, value=value,
+                    value_label=_value_label(value), role="ablation")  # fmt: skip
+            for base, knob in knobs:
+                value = _base_value(runs, dataset, backbone, base, knob)
+                if value is None:
+                    continue
+                for output in sorted(o for v, o in here if v == base):
+                    add((dataset, backbone, base, output), base=base, knob=knob, value=value,
+                        value_label=_value_label(value), role="base")  # fmt: skip
+    out = pd.DataFrame(rows, columns=columns)
+    if out.empty:
+        return out
+    out["_v"] = out["value"].map(_value_key)
+    out["_r"] = out["role"].map({"reference": 0, "base": 1, "ablation": 1})
+    out["_o"] = out["output"].map(lambda o: _OUTPUT_ORDER.get(o, 9))
+    out["_m"] = out["metric"].map({m: i for i, m in enumerate(_ABLATION_METRICS)})
+    out = out.sort_values(
+        ["dataset", "backbone", "_m", "_r", "base", "knob", "_v", "_o", "variant"], kind="stable"
+    )
+    return out.drop(columns=["_v", "_r", "_o", "_m"]).reset_index(drop=True)
+
+
+def _ablation_points(sub: pd.DataFrame) -> pd.DataFrame:
+    """Points of one panel, one per value and output; the base point is dropped where an
+    ablation variant has the same value (the same configuration)."""
+    points = sub[sub["role"] != "reference"].copy()
+    points["_key"] = points["value"].map(_value_key)
+    points["_ablation"] = points["role"] == "ablation"
+    points = points.sort_values(["output", "_key", "_ablation"], kind="stable")
+    points = points.drop_duplicates(subset=["output", "_key"], keep="last")
+    return points.sort_values(["_key"], kind="stable")
+
+
+def _ablation_figure(summary: pd.DataFrame) -> Figure:
+    """Rows: dataset x backbone x metric; columns: (base, knob). One line per output.
+
+    Line gid ``ablation:<knob>:<output>``, band gid ``band:<knob>:<output>``, baseline line gid
+    ``baseline``. Categorical knobs (bool, text) are drawn at positions 0..n-1.
+    """
+    facets = _facets(summary)
+    metric_names = [m for m in _ABLATION_METRICS if m in set(summary["metric"])]
+    panels = sorted(
+        {(b, k) for b, k in summary[summary["role"] != "reference"][["base", "knob"]].itertuples(
+            index=False)}
+    )  # fmt: skip
+    several_bases = len({b for b, _ in panels}) > 1
+    n_rows = max(1, len(facets) * len(metric_names))
+    fig = _new_figure(4.2 * max(1, len(panels)) + 1.8, 3.2 * n_rows)
+    axes = fig.subplots(n_rows, max(1, len(panels)), squeeze=False)
+    for f, (dataset, backbone) in enumerate(facets):
+        for m, metric in enumerate(metric_names):
+            row = f * len(metric_names) + m
+            rows = summary[
+                (summary["dataset"] == dataset)
+                & (summary["backbone"] == backbone)
+                & (summary["metric"] == metric)
+            ]
+            reference = rows[rows["role"] == "reference"]
+            for col, (base, knob) in enumerate(panels):
+                ax = axes[row, col]
+                label = _METRIC_LABELS.get(metric, metric)
+                ax.set_title(
+                    f"{dataset} / {backbone}: {knob}" + (f" ({base})" if several_bases else ""),
+                    fontsize="small",
+                )
+                sub = _ablation_points(rows[(rows["base"] == base) & (rows["knob"] == knob)])
+                if sub.empty:
+                    _no_data(ax, "no ablation runs")
+                    continue
+                values = sorted({_value_key(v): v for v in sub["value"]}.items())
+                numeric = all(k[0] == 1 for k, _ in values)
+                positions = {k: (float(v) if numeric else float(i)) for i, (k, v) in
+                             enumerate(values)}  # fmt: skip
+                for output, line in sub.groupby("output", sort=False):
+                    line = line.sort_values("_key", kind="stable")
+                    x = np.array([positions[k] for k in line["_key"]])
+                    colour = _output_colour(base, str(output))
+                    ax.plot(x, line["mean"].to_numpy(dtype=float), marker="o", markersize=4,
+                            color=colour, linewidth=1.4, label=str(output),
+                            gid=f"ablation:{knob}:{output}")  # fmt: skip
+                    band = line[["ci_low", "ci_high"]].to_numpy(dtype=float)
+                    if np.isfinite(band).any():
+                        ax.fill_between(x, band[:, 0], band[:, 1], color=colour, alpha=0.18,
+                                        linewidth=0, gid=f"band:{knob}:{output}")  # fmt: skip
+                    base_rows = line[line["role"] == "base"]
+                    if len(base_rows):
+                        bx = np.array([positions[k] for k in base_rows["_key"]])
+                        ax.plot(bx, base_rows["mean"].to_numpy(dtype=float), marker="*",
+                                markersize=11, linestyle="", color=colour,
+                                gid=f"base:{knob}:{output}")  # fmt: skip
+                if len(reference):
+                    ax.axhline(float(reference["mean"].iloc[0]), color=variant_colour("baseline"),
+                               linestyle="--", linewidth=1.2, label="baseline (coarse)",
+                               gid="baseline")  # fmt: skip
+                ticks = [positions[k] for k, _ in values]
+                if numeric and knob in _LOG2_KNOBS and all(float(v) > 0 for _, v in values):
+                    ax.set_xscale("log", base=2)
+                if not numeric:
+                    ax.set_xlim(-0.5, len(values) - 0.5)
+                ax.set_xticks(ticks, [_value_label(v) for _, v in values])
+                ax.minorticks_off()
+                ax.set_xlabel(knob + (" (log2)" if ax.get_xscale() == "log" else ""))
+                ax.set_ylabel(label + " (case mean)")
+                ax.legend(fontsize="x-small", frameon=False)
+    if not facets or not panels:
+        _no_data(axes[0, 0])
+    else:
+        fig.suptitle(
+            "Ablations: mean over cases with 95% bootstrap CI over cases; star = the base "
+            "variant at its own value",
+            fontsize="small",
+        )
+    return fig
+
+
+def plot_ablations(
+    metrics: pd.DataFrame, out_stem: Path, runs: list[dict] | None = None
+) -> list[Path]:
+    """One panel per ablated knob: mean Dice (top row) and HD95 mm (second row) vs knob value.
+
+    Ablation variants are named ``<base>-<knob>-<value>`` (knob: a field of HeadConfig); the
+    base variant joins each panel at its own knob value from its run.json ``head`` dict in
+    ``runs``. Each point is the mean over cases of the case means (foreground classes per seed,
+    then seeds), with a seeded 95% percentile bootstrap band over cases; one line per output
+    (coarse / refined); the baseline's coarse mean is a dashed horizontal line. Point budgets
+    use a log2 axis, booleans and text a categorical one. Facets: dataset x backbone. Returns
+    ``[]`` (no figure written) when there is no ablation variant.
+    """
+    summary = ablation_summary(metrics, runs)
+    if summary.empty or not (summary["role"] != "reference").any():
+        return []
+    with _style():
+        fig = _ablation_figure(summary)
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# errors against distance to the boundary
+# --------------------------------------------------------------------------------------------
+_BOUNDARY_KEYS = ["dataset", "backbone", "variant", "output"]
+
+
+def boundary_error_rates(boundary: pd.DataFrame) -> pd.DataFrame:
+    """Error rate per dataset x backbone x variant x output x distance bin.
+
+    ``error_rate`` = sum(n_errors) / sum(n_voxels) pooled over cases and seeds; ``low`` /
+    ``high`` = the smallest and largest per-seed rate (each pooled over cases), NaN with one
+    seed; ``n_seeds``, ``n_voxels`` and ``n_errors`` alongside.
+    """
+    columns = [*_BOUNDARY_KEYS, "distance_mm", "error_rate", "low", "high", "n_seeds",
+               "n_voxels", "n_errors"]  # fmt: skip
+    if boundary.empty:
+        return pd.DataFrame(columns=columns)
+    data = boundary.assign(
+        n_voxels=pd.to_numeric(boundary["n_voxels"], errors="coerce").fillna(0),
+        n_errors=pd.to_numeric(boundary["n_errors"], errors="coerce").fillna(0),
+        distance_mm=pd.to_numeric(boundary["distance_mm"], errors="coerce"),
+    ).dropna(subset=["distance_mm"])
+    for key in _BOUNDARY_KEYS:
+        data[key] = data[key].astype(str)
+    keys = [*_BOUNDARY_KEYS, "distance_mm"]
+    pooled = data.groupby(keys, as_index=False)[["n_voxels", "n_errors"]].sum()
+    pooled = pooled[pooled["n_voxels"] > 0]
+    pooled["error_rate"] = pooled["n_errors"] / pooled["n_voxels"]
+    per_seed = data.groupby([*keys, "seed"], as_index=False)[["n_voxels", "n_errors"]].sum()
+    per_seed = per_seed[per_seed["n_voxels"] > 0]
+    per_seed["rate"] = per_seed["n_errors"] / per_seed["n_voxels"]
+    spread = per_seed.groupby(keys, as_index=False).agg(
+        low=("rate", "min"), high=("rate", "max"), n_seeds=("seed", "nunique")
+    )
+    out = pooled.merge(spread, on=keys, how="left")
+    single = out["n_seeds"] < 2
+    out.loc[single, ["low", "high"]] = np.nan
+    out["n_seeds"] = out["n_seeds"].astype(int)
+    return out[columns].sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _boundary_figure(rates: pd.DataFrame) -> Figure:
+    """One panel per dataset x backbone; line gid ``<variant>:<output>``, band gid
+    ``band:<variant>:<output>``."""
+    facets = _facets(rates) if len(rates) else []
+    fig = _new_figure(7.5, 3.6 * max(1, len(facets)))
+    axes = fig.subplots(max(1, len(facets)), 1, squeeze=False)
+    if not facets:
+        _no_data(axes[0, 0])
+        return fig
+    for row, (dataset, backbone) in enumerate(facets):
+        ax = axes[row, 0]
+        sub = rates[(rates["dataset"] == dataset) & (rates["backbone"] == backbone)]
+        pairs = sub[["variant", "output"]].drop_duplicates()
+        order = _variant_order(pairs["variant"].tolist())
+        groups = sorted(
+            ((str(v), str(o)) for v, o in pairs.itertuples(index=False)),
+            key=lambda vo: (order.index(vo[0]), _OUTPUT_ORDER.get(vo[1], 9), vo[1]),
+        )
+        for variant, output in groups:
+            line = sub[(sub["variant"] == variant) & (sub["output"] == output)]
+            line = line.sort_values("distance_mm")
+            colour = _output_colour(variant, output)
+            n_seeds = int(line["n_seeds"].max())
+            ax.plot(line["distance_mm"], line["error_rate"], color=colour, linewidth=1.4,
+                    linestyle="-" if output == "coarse" else "--", marker=".",
+                    label=f"{variant} · {output} (n={n_seeds} seeds)",
+                    gid=f"{variant}:{output}")  # fmt: skip
+            if line[["low", "high"]].notna().all(axis=None):
+                ax.fill_between(line["distance_mm"], line["low"], line["high"], color=colour,
+                                alpha=0.15, linewidth=0, gid=f"band:{variant}:{output}")  # fmt: skip
+        ax.set_title(f"{dataset} / {backbone}", fontsize="small")
+        ax.set_xlabel("distance to the reference boundary (mm, bin centre)")
+        ax.set_ylabel("error rate (wrong voxels / voxels)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        ax.legend(fontsize="x-small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def plot_boundary_errors(boundary: pd.DataFrame, out_stem: Path) -> list[Path]:
+    """Error rate against distance to the true boundary, per variant x output.
+
+    ``boundary`` is the tidy boundary table (dataset, backbone, variant, seed, output, case,
+    distance_mm, n_voxels, n_errors). Each line is sum(n_errors) / sum(n_voxels) per distance
+    bin pooled over cases and seeds (refined dashed, coarse solid); the band spans the per-seed
+    rates (min to max). One panel per dataset x backbone.
+    """
+    with _style():
+        fig = _boundary_figure(boundary_error_rates(boundary))
         return _save(fig, out_stem)

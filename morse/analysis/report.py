@@ -1,8 +1,9 @@
 """The self-contained HTML report of one experiment.
 
 :func:`build_report` reads the tidy tables of ``results/<experiment>/`` (metrics, summary,
-comparisons, empty-mask counts) and the run folders below it, draws the figures, and renders
-``templates/report.html.j2`` into ONE HTML file: figures embedded as base64 PNG, no external CSS or
+comparisons, empty-mask counts; ``boundary.csv`` when present) and the run folders below it
+(``<dataset>/<backbone>/pretrain/seed<k>`` is the backbone pretraining stage, not a variant),
+draws the figures, and renders ``templates/report.html.j2`` into ONE HTML file: figures embedded as base64 PNG, no external CSS or
 JavaScript, every text escaped (tables by pandas, everything else by jinja2 autoescape), written to
 a temporary file and renamed when complete.
 """
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from morse.analysis import figures as _figures
+from morse.analysis import stats as _stats
 from morse.data.atomic import atomic_path
 
 __all__ = ["build_report"]
@@ -156,27 +158,111 @@ def _read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _load_runs(results_dir: Path) -> list[dict[str, Any]]:
-    """run.json of every run folder ``<dataset>/<backbone>/<variant>/seed<k>``, sorted."""
+PRETRAIN = "pretrain"
+
+
+def _run_sort_key(r: dict[str, Any]) -> tuple:
+    return (
+        str(r["dataset"]),
+        str(r["backbone"]),
+        _variant_rank(str(r["variant"])),
+        int(r["seed"]) if str(r["seed"]).lstrip("-").isdigit() else 0,
+        str(r["seed"]),
+    )
+
+
+def _read_run_folders(results_dir: Path) -> list[dict[str, Any]]:
     runs = []
     for path in sorted(results_dir.glob("*/*/*/seed*/run.json")):
         info = json.loads(path.read_text())
         info["_dir"] = path.parent
+        info["_folder"] = path.parents[1].name
         info.setdefault("dataset", path.parents[3].name)
         info.setdefault("backbone", path.parents[2].name)
         info.setdefault("variant", path.parents[1].name)
         info.setdefault("seed", path.parent.name.removeprefix("seed"))
         runs.append(info)
-    return sorted(
-        runs,
-        key=lambda r: (
-            str(r["dataset"]),
-            str(r["backbone"]),
-            _variant_rank(str(r["variant"])),
-            int(r["seed"]) if str(r["seed"]).lstrip("-").isdigit() else 0,
-            str(r["seed"]),
-        ),
-    )
+    return runs
+
+
+def _is_pretrain(run: dict[str, Any]) -> bool:
+    return run.get("_folder") == PRETRAIN or str(run.get("variant")) == PRETRAIN
+
+
+def _load_runs(results_dir: Path) -> list[dict[str, Any]]:
+    """run.json of every variant run ``<dataset>/<backbone>/<variant>/seed<k>``, sorted.
+
+    Folders named ``pretrain`` hold the first stage of the two-stage protocol (the backbone
+    trained alone), not a variant: they are left out here (see :func:`_load_pretrain_runs`).
+    """
+    runs = [r for r in _read_run_folders(results_dir) if not _is_pretrain(r)]
+    return sorted(runs, key=_run_sort_key)
+
+
+def _load_pretrain_runs(results_dir: Path) -> list[dict[str, Any]]:
+    """run.json of the backbone pretraining runs ``<dataset>/<backbone>/pretrain/seed<k>``."""
+    runs = [r for r in _read_run_folders(results_dir) if _is_pretrain(r)]
+    for run in runs:
+        run["variant"] = PRETRAIN
+    return sorted(runs, key=_run_sort_key)
+
+
+def _iterations(run: dict[str, Any]) -> int | None:
+    train = run.get("train")
+    value = train.get("iterations") if isinstance(train, dict) else None
+    try:
+        return None if _is_missing(value) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _join_counts(values: Iterable[int | None]) -> str:
+    found = sorted({v for v in values if v is not None})
+    return " / ".join(str(v) for v in found) if found else "an unrecorded number of"
+
+
+def _protocol_lines(runs: list[dict[str, Any]], pretrain: list[dict[str, Any]]) -> list[str]:
+    """Plain statement of the training protocol per dataset x backbone (identical ones merged).
+
+    two_stage: "two-stage: backbone pretrained N iterations, then each variant M more";
+    single_stage: "single-stage: ...". N is read from the pretrain runs' ``train.iterations``.
+    """
+    pairs = sorted({(str(r["dataset"]), str(r["backbone"])) for r in [*runs, *pretrain]})
+    by_text: dict[str, list[str]] = {}
+    for dataset, backbone in pairs:
+        here = [r for r in runs if (str(r["dataset"]), str(r["backbone"])) == (dataset, backbone)]
+        first = [
+            r for r in pretrain if (str(r["dataset"]), str(r["backbone"])) == (dataset, backbone)
+        ]
+        protocols = sorted({str(r.get("protocol")) for r in here if r.get("protocol")})
+        m = _join_counts(_iterations(r) for r in here)
+        texts = []
+        for protocol in protocols or ["two_stage" if first else ""]:
+            key = protocol.replace("-", "_").lower()
+            if key == "two_stage":
+                if first:
+                    n = _join_counts(_iterations(r) for r in first)
+                    texts.append(
+                        f"two-stage: backbone pretrained {n} iterations, then each variant {m} more"
+                    )
+                else:
+                    texts.append(
+                        "two-stage: backbone pretrained (pretraining run not found), then each "
+                        f"variant {m} more iterations"
+                    )
+            elif key == "single_stage":
+                texts.append(
+                    f"single-stage: backbone and head trained together for {m} iterations, "
+                    "no separate pretraining"
+                )
+            elif protocol:
+                texts.append(f"protocol {protocol}: each variant {m} iterations")
+            else:
+                texts.append(f"protocol not recorded: each variant {m} iterations")
+        by_text.setdefault("; ".join(texts), []).append(f"{dataset} / {backbone}")
+    if len(by_text) == 1:
+        return list(by_text)
+    return [f"{', '.join(where)}: {text}" for text, where in by_text.items()]
 
 
 def _read_references(path: Path | None) -> pd.DataFrame:
@@ -304,6 +390,168 @@ def _verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
             f"{dataset} / {backbone}, {variant} [{output}] vs baseline: " + "; ".join(parts)
         )
     return sentences
+
+
+_VARIANT_DISPLAY = {
+    "morse": "MORSE",
+    "morse_deterministic": "MORSE (deterministic gating)",
+    "pointrend": "PointRend",
+    "implicit_pointrend": "Implicit PointRend",
+}
+
+
+def _display(variant: str) -> str:
+    return _VARIANT_DISPLAY.get(variant, variant)
+
+
+def _significance(p_holm: Any) -> str:
+    """Wording of a Holm-adjusted p-value at alpha 0.05 (never 'significant' at p >= 0.05)."""
+    if _is_missing(p_holm) or not math.isfinite(float(p_holm)):
+        return "p_holm n/a: not tested"
+    level = f"{_stats.ALPHA:g}"
+    if float(p_holm) < _stats.ALPHA:
+        return f"p_holm {_fmt_p(p_holm)}: significant at {level}"
+    return f"p_holm {_fmt_p(p_holm)}: not significant at {level}"
+
+
+def _gain_clause(row: Any, kind: str, variant: str) -> str:
+    """One clause of the gain sentence, worded from the difference, its CI and p_holm only."""
+    metric = str(row.metric)
+    k = _digits(metric)
+    unit = "Dice" if metric == "dice" else "mm HD95" if metric == "hd95_mm" else metric
+    name = _display(variant)
+    diff = row.mean_difference
+    ci = f"[95% CI {_fmt(row.ci_low, k, signed=True)}, {_fmt(row.ci_high, k, signed=True)}]"
+    if _is_missing(diff):
+        what = {
+            "coarse": f"{name}'s coarse output vs the baseline",
+            "refined": "its refined output vs the baseline",
+            "refinement": "refinement vs its own coarse output",
+        }[kind]
+        return f"{what}: no paired cases"
+    diff = float(diff)
+    higher = _stats.higher_is_better(metric)
+    size = f"{_fmt(abs(diff), k)} {unit} {ci}, {_significance(row.p_holm)}"
+    if diff == 0:
+        change = {
+            "coarse": f"{name}'s coarse output equals the baseline on average",
+            "refined": "its refined output equals the baseline on average",
+            "refinement": "refinement leaves its own coarse output unchanged on average",
+        }[kind]
+        return f"{change} {ci}, {_significance(row.p_holm)}"
+    better = (diff > 0) == higher
+    if kind == "refinement":
+        verb = "improves on" if better else "worsens"
+        return f"refinement {verb} its own coarse output by {size}"
+    subject = f"{name}'s coarse output" if kind == "coarse" else "its refined output"
+    return f"{subject} is {'better' if better else 'worse'} than the baseline by {size}"
+
+
+def _gain_sections(comparisons: pd.DataFrame, metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Section "Where does the gain come from?": per dataset x backbone x head variant, the
+    coarse-vs-baseline, refined-vs-baseline and refined-vs-coarse comparisons (Dice, HD95 mm)
+    as a table and one sentence per metric. Ablation variants are left to their own section."""
+    if comparisons.empty:
+        return []
+    rows = comparisons[comparisons["metric"].isin(_VERDICT_METRICS)].copy()
+    for col in ("variant", "output", "reference_variant", "reference_output"):
+        rows[col] = rows[col].astype(str)
+    kinds = {
+        ("coarse", "baseline", "coarse"): "coarse",
+        ("refined", "baseline", "coarse"): "refined",
+        ("refined", "self", "coarse"): "refinement",
+    }
+
+    def kind_of(r: pd.Series) -> str | None:
+        ref = "self" if r["reference_variant"] == r["variant"] else r["reference_variant"]
+        return kinds.get((r["output"], ref, r["reference_output"]))
+
+    if rows.empty:
+        return []
+    rows["gain_kind"] = rows.apply(kind_of, axis=1)
+    rows = rows[rows["gain_kind"].notna() & (rows["variant"] != "baseline")]
+    rows = rows[rows["variant"].map(lambda v: _figures.parse_ablation(v) is None)]
+    order = {"coarse": 0, "refined": 1, "refinement": 2}
+    labels = {
+        "coarse": "coarse vs baseline (training effect of the point loss)",
+        "refined": "refined vs baseline",
+        "refinement": "refined vs own coarse (effect of refinement at inference)",
+    }
+    out = []
+    groups = rows.groupby(["dataset", "backbone", "variant"], sort=False)
+    keys = sorted(groups.groups, key=lambda k: (str(k[0]), str(k[1]), _variant_rank(str(k[2]))))
+    for dataset, backbone, variant in keys:
+        group = groups.get_group((dataset, backbone, variant))
+        group = group.assign(
+            metric_order=group["metric"].map({m: i for i, m in enumerate(_VERDICT_METRICS)}),
+            kind_order=group["gain_kind"].map(order),
+        ).sort_values(["metric_order", "kind_order"])
+        sentences = []
+        for _, by_metric in group.groupby("metric_order", sort=True):
+            metric_name = str(by_metric["metric"].iloc[0])
+            clauses = [
+                _gain_clause(r, r.gain_kind, str(variant))
+                for r in by_metric.itertuples(index=False)
+            ]
+            text = "; ".join(clauses)
+            sentences.append(
+                {
+                    "metric": _METRIC_LABELS.get(metric_name, metric_name),
+                    "text": text[:1].upper() + text[1:] + ".",
+                }
+            )
+        table = []
+        for r in group.itertuples(index=False):
+            k = _digits(str(r.metric))
+            table.append(
+                {
+                    "comparison": labels[r.gain_kind],
+                    "metric": _METRIC_LABELS.get(str(r.metric), str(r.metric)),
+                    "cases × seeds": f"{r.n_cases} × {r.n_seeds}",
+                    "reference mean": _fmt(r.mean_reference, k),
+                    "variant mean": _fmt(r.mean_variant, k),
+                    "difference [95% CI]": _fmt_ci(r.mean_difference, r.ci_low, r.ci_high, k),
+                    "p (Holm)": _fmt_p(r.p_holm),
+                    "verdict at 0.05": _significance(r.p_holm).split(": ", 1)[-1],
+                }
+            )
+        out.append(
+            {
+                "title": f"{dataset} / {backbone}: {variant}",
+                "sentences": sentences,
+                "html": _html_table(pd.DataFrame(table)),
+            }
+        )
+    return out
+
+
+def _ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """knob, value, variant, output, mean Dice and HD95 (mm) with 95% CI, n cases x seeds."""
+    if summary.empty:
+        return pd.DataFrame()
+    table = summary.copy()
+    table["cell"] = [
+        f"{_fmt(m, _digits(metric))} [{_fmt(lo, _digits(metric))}, {_fmt(hi, _digits(metric))}]"
+        for m, lo, hi, metric in zip(
+            table["mean"], table["ci_low"], table["ci_high"], table["metric"], strict=True
+        )
+    ]
+    table["n"] = table["n_cases"].astype(str) + " × " + table["n_seeds"].astype(str)
+    table["knob"] = table["knob"].where(table["role"] != "reference", "(reference)")
+    table["value"] = table["value_label"].where(
+        table["role"] != "base", table["value_label"] + " (base)"
+    )
+    keys = ["dataset", "backbone", "knob", "value", "variant", "output"]
+    first = table.drop_duplicates(subset=keys)[keys].reset_index(drop=True)
+    wide = table.pivot_table(index=keys, columns="metric", values="cell", aggfunc="first")
+    n = table.groupby(keys, sort=False)["n"].first()
+    wide = wide.reindex(pd.MultiIndex.from_frame(first))
+    out = first.copy()
+    for metric in ("dice", "hd95_mm"):
+        label = f"mean {_METRIC_LABELS[metric]} [95% CI]"
+        out[label] = wide[metric].to_numpy() if metric in wide.columns else "n/a"
+    out["n (cases × seeds)"] = n.reindex(pd.MultiIndex.from_frame(first)).to_numpy()
+    return out.fillna("n/a")
 
 
 def _class_order(metrics: pd.DataFrame) -> dict[str, int]:
@@ -455,16 +703,25 @@ def _empty_table(empty_counts: pd.DataFrame) -> pd.DataFrame:
     return nonzero.sort_values(keys, key=lambda s: s.astype(str))
 
 
-def _runtime_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+def _runtime_table(
+    runs: list[dict[str, Any]], pretrain: list[dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """Wall time per run; the backbone pretraining runs (first stage) are listed as
+    ``pretrain`` before the variants of their dataset and backbone."""
     rows = []
-    for run in runs:
+    ordered = sorted(
+        [*(pretrain or []), *runs],
+        key=lambda r: (str(r["dataset"]), str(r["backbone"]), not _is_pretrain(r)),
+    )
+    for run in ordered:
         train = run.get("train") or {}
         wall = run.get("wall_time_s")
         rows.append(
             {
                 "dataset": run.get("dataset"),
                 "backbone": run.get("backbone"),
-                "variant": run.get("variant"),
+                "stage": "pretrain (backbone alone)" if _is_pretrain(run) else "variant",
+                "variant": PRETRAIN if _is_pretrain(run) else run.get("variant"),
                 "seed": run.get("seed"),
                 "device": run.get("device", "n/a"),
                 "iterations": train.get("iterations", "n/a") if isinstance(train, dict) else "n/a",
@@ -603,6 +860,59 @@ def _make_figures(
     return out
 
 
+def _ablation_figure(
+    metrics: pd.DataFrame, runs: list[dict[str, Any]], figures_dir: Path
+) -> dict[str, Any] | None:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    paths = _figures.plot_ablations(metrics, figures_dir / "ablations", runs)
+    if not paths:
+        return None
+    return _figure_entry(
+        "Ablations",
+        "One panel per ablated knob (top: Dice, below: HD95 in mm), one line per scored output; "
+        "each point is the mean over test cases of the case means (foreground classes, then "
+        "seeds, averaged per case) with a 95% bootstrap band over cases; the star marks the base "
+        "variant at its own value of the knob; dashed: baseline (coarse) mean.",
+        paths,
+    )
+
+
+def _read_boundary(path: Path) -> pd.DataFrame | None:
+    """boundary.csv (errors vs distance to the reference boundary), None when absent."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype={"dataset": str, "backbone": str, "variant": str,
+                                         "output": str, "case": str})  # fmt: skip
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    required = ["dataset", "backbone", "variant", "seed", "output", "distance_mm", "n_voxels",
+                "n_errors"]  # fmt: skip
+    missing = [c for c in required if c not in frame.columns]
+    if missing and len(frame):
+        raise ValueError(f"{path}: missing columns {missing}")
+    return frame
+
+
+def _boundary_figure(boundary: pd.DataFrame | None, figures_dir: Path) -> dict[str, Any] | None:
+    if boundary is None or boundary.empty:
+        return None
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    ablation = boundary["variant"].astype(str).map(lambda v: _figures.parse_ablation(v) is not None)
+    note = ""
+    if ablation.any() and not ablation.all():
+        boundary = boundary[~ablation]
+        note = " Ablation variants are left out of this figure (they are in boundary.csv)."
+    return _figure_entry(
+        "Errors against distance to the boundary",
+        "Error rate (voxels where prediction ≠ reference / voxels, all foreground classes "
+        "pooled) per distance bin to the reference boundary, pooled over cases and seeds; "
+        "solid: coarse, dashed: refined; band: range of the per-seed rates. Point refinement "
+        "targets the bins near 0 mm." + note,
+        _figures.plot_boundary_errors(boundary, figures_dir / "boundary_errors"),
+    )
+
+
 def _label_names(metrics: pd.DataFrame) -> list[str]:
     """Names of label values 1..max(class_index) (region rows, index -1, are not labels)."""
     labels = metrics[metrics["class_index"] >= 1][["class_index", "class"]].drop_duplicates()
@@ -656,6 +966,9 @@ def build_report(
     metrics, summary = tables["metrics"], tables["summary"]
     comparisons, empty_counts = tables["comparisons"], tables["empty_counts"]
     runs = _load_runs(results_dir)
+    pretrain = _load_pretrain_runs(results_dir)
+    boundary_path = results_dir / "boundary.csv"
+    boundary = _read_boundary(boundary_path)
     references = _read_references(reference_results)
 
     datasets = sorted(set(metrics["dataset"].astype(str)) | {str(r["dataset"]) for r in runs})
@@ -663,7 +976,9 @@ def build_report(
     verdict = _verdict_table(comparisons)
     published = _published_table(summary, references)
     empty = _empty_table(empty_counts)
-    runtime = _runtime_table(runs)
+    runtime = _runtime_table(runs, pretrain)
+    ablations = _figures.ablation_summary(metrics, runs)
+    ablation_table = _ablation_table(ablations)
     head = _config_table(runs, "head")
     train = _config_table(runs, "train")
     versions = _versions(runs)
@@ -683,6 +998,7 @@ def build_report(
         ),
         "outputs": sorted(set(metrics["output"].astype(str)), key=_output_rank),
         "n_runs": len(runs),
+        "n_pretrain": len(pretrain),
     }
     inputs = [
         {"name": f"{name}.csv", "sha256": _sha256(results_dir / f"{name}.csv")}
@@ -693,6 +1009,8 @@ def build_report(
             Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
         )
         inputs.append({"name": str(ref_path), "sha256": _sha256(ref_path)})
+    if boundary_path.exists():
+        inputs.append({"name": "boundary.csv", "sha256": _sha256(boundary_path)})
 
     context = {
         "experiment": experiment,
@@ -700,6 +1018,7 @@ def build_report(
         "git_commits": _distinct(runs, "git_commit") or ["n/a"],
         "devices": _distinct(runs, "device") or ["n/a"],
         "protocols": _distinct(runs, "protocol") or ["n/a"],
+        "protocol_lines": _protocol_lines(runs, pretrain),
         "ran": ran,
         "phantoms": phantoms,
         "phantom_warning": PHANTOM_WARNING,
@@ -707,6 +1026,11 @@ def build_report(
         "train_html": _html_table(train) if len(train) else "",
         "verdict_sentences": _verdict_sentences(comparisons),
         "verdict_html": _html_table(verdict) if len(verdict) else "",
+        "gain_sections": _gain_sections(comparisons, metrics),
+        "ablation_figure": _ablation_figure(metrics, runs, figures_dir),
+        "ablation_html": _html_table(ablation_table) if len(ablation_table) else "",
+        "boundary_computed": boundary is not None,
+        "boundary_figure": _boundary_figure(boundary, figures_dir),
         "summary_tables": _summary_tables(summary, metrics),
         "figures": _make_figures(metrics, runs, figures_dir),
         "published_html": _html_table(published) if len(published) else "",

@@ -243,3 +243,197 @@ def test_per_class_scores_leave_out_infinite_hd95() -> None:
     # 2 classes x 3 groups x 3 cases, minus case c1 of liver in each of the 3 groups
     assert len(points) == 2 * 3 * 3 - 3
     assert np.isfinite(points).all()
+
+
+# --------------------------------------------------------------------------------------------
+# ablations and boundary errors
+# --------------------------------------------------------------------------------------------
+ABLATION_VARIANTS = {
+    "baseline": ["coarse"],
+    "morse": ["coarse", "refined"],
+    "morse-num_points-512": ["coarse", "refined"],
+    "morse-num_points-8192": ["coarse", "refined"],
+    "morse-stochastic_gating-false": ["coarse", "refined"],
+}
+BASE_RUNS = [
+    {
+        "dataset": "phantom2d",
+        "backbone": "unet",
+        "variant": "morse",
+        "seed": 0,
+        "head": {"num_points": 2048, "stochastic_gating": True, "num_experts": None},
+    }
+]
+
+
+def make_ablation_metrics(variants: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Two seeds x four cases x two classes per variant/output; Dice and HD95 random."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for variant, outputs in (variants or ABLATION_VARIANTS).items():
+        for seed in (0, 1):
+            for output in outputs:
+                for case in ("c1", "c2", "c3", "c4"):
+                    for index, name in enumerate(CLASSES, start=1):
+                        rows.append(
+                            {
+                                "dataset": "phantom2d",
+                                "backbone": "unet",
+                                "variant": variant,
+                                "seed": seed,
+                                "output": output,
+                                "case": case,
+                                "class": name,
+                                "class_index": index,
+                                "dice": float(rng.uniform(0.5, 0.9)),
+                                "hd95_mm": float(rng.uniform(2, 20)),
+                            }
+                        )
+    return pd.DataFrame(rows)
+
+
+def _panel(fig, knob: str, row: int = 0):  # noqa: ANN001, ANN202
+    axes = [ax for ax in fig.axes if ax.get_title().endswith(f": {knob}")]
+    return axes[row]
+
+
+def test_parse_ablation_recognises_head_config_knobs() -> None:
+    assert figures.parse_ablation("morse-num_experts-3") == ("morse", "num_experts", 3)
+    assert figures.parse_ablation("morse-stochastic_gating-false") == (
+        "morse",
+        "stochastic_gating",
+        False,
+    )
+    assert figures.parse_ablation("morse_deterministic-subdivision_points-2048") == (
+        "morse_deterministic",
+        "subdivision_points",
+        2048,
+    )
+    assert figures.parse_ablation("morse-fourier_scale-0.5") == ("morse", "fourier_scale", 0.5)
+    assert figures.parse_ablation("morse-not_a_knob-3") is None
+    assert figures.parse_ablation("morse_deterministic") is None
+
+
+def test_ablation_panels_x_values_and_one_line_per_output() -> None:
+    summary = figures.ablation_summary(make_ablation_metrics(), BASE_RUNS)
+    fig = figures._ablation_figure(summary)
+    points = _panel(fig, "num_points")
+    lines = [ln for ln in points.lines if str(ln.get_gid()).startswith("ablation:")]
+    assert sorted(ln.get_gid() for ln in lines) == [
+        "ablation:num_points:coarse",
+        "ablation:num_points:refined",
+    ]
+    # the base variant joins at its own value (2048, from run.json), on a log2 axis
+    for line in lines:
+        assert list(line.get_xdata()) == [512, 2048, 8192]
+    assert points.get_xscale() == "log"
+    gating = _panel(fig, "stochastic_gating")
+    assert [t.get_text() for t in gating.get_xticklabels()] == ["false", "true"]
+    assert gating.get_xscale() == "linear"
+    assert sum(str(ln.get_gid()).startswith("ablation:") for ln in gating.lines) == 2
+    # Dice row then HD95 row: 2 knobs x 2 metrics
+    assert len(fig.axes) == 4
+    # without run.json the base value is unknown: only the ablation variants are drawn
+    fig = figures._ablation_figure(figures.ablation_summary(make_ablation_metrics()))
+    line = next(ln for ln in _panel(fig, "num_points").lines if ln.get_gid().startswith("abl"))
+    assert list(line.get_xdata()) == [512, 8192]
+
+
+def test_ablation_values_are_case_means_and_baseline_line() -> None:
+    metrics = make_ablation_metrics()
+    fig = figures._ablation_figure(figures.ablation_summary(metrics, BASE_RUNS))
+    ax = _panel(fig, "num_points", row=0)  # Dice
+    line = next(ln for ln in ax.lines if ln.get_gid() == "ablation:num_points:refined")
+    sub = metrics[(metrics.variant == "morse-num_points-512") & (metrics.output == "refined")]
+    per_case = sub.groupby(["seed", "case"])["dice"].mean().groupby("case").mean()
+    assert line.get_ydata()[0] == pytest.approx(per_case.mean())
+    base = next(ln for ln in ax.lines if ln.get_gid() == "baseline")
+    expected = metrics[metrics.variant == "baseline"]["dice"].mean()  # balanced design
+    assert base.get_ydata()[0] == pytest.approx(expected)
+    assert base.get_linestyle() == "--"
+
+
+def test_ablation_band_contains_the_mean() -> None:
+    summary = figures.ablation_summary(make_ablation_metrics(), BASE_RUNS)
+    assert (summary["ci_low"] <= summary["mean"]).all()
+    assert (summary["mean"] <= summary["ci_high"]).all()
+    assert (summary["ci_high"] > summary["ci_low"]).all()
+    fig = figures._ablation_figure(summary)
+    checked = 0
+    for ax in fig.axes:
+        bands = {c.get_gid(): c for c in ax.collections if str(c.get_gid()).startswith("band:")}
+        for line in ax.lines:
+            gid = str(line.get_gid())
+            if not gid.startswith("ablation:"):
+                continue
+            vertices = bands[gid.replace("ablation:", "band:")].get_paths()[0].vertices
+            for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True):
+                at_x = vertices[np.isclose(vertices[:, 0], x), 1]
+                assert at_x.min() <= y <= at_x.max()
+                checked += 1
+    assert checked == 2 * 2 * (3 + 2)  # 2 metrics x 2 outputs x (3 + 2 knob values)
+
+
+def test_no_ablation_variants_no_figure(tmp_path: Path) -> None:
+    metrics = make_ablation_metrics({"baseline": ["coarse"], "morse": ["coarse", "refined"]})
+    assert figures.plot_ablations(metrics, tmp_path / "abl", BASE_RUNS) == []
+    assert not list(tmp_path.iterdir())
+    paths = figures.plot_ablations(make_ablation_metrics(), tmp_path / "abl", BASE_RUNS)
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
+
+
+def make_boundary() -> pd.DataFrame:
+    """Two seeds x two cases x two distance bins for morse (coarse, refined) and baseline."""
+    rows = []
+    counts = {  # (seed, case, distance) -> (n_voxels, n_errors) for morse coarse
+        (0, "c1", 0.5): (10, 5),
+        (0, "c2", 0.5): (30, 3),
+        (1, "c1", 0.5): (20, 2),
+        (1, "c2", 0.5): (40, 20),
+        (0, "c1", 1.5): (100, 1),
+        (0, "c2", 1.5): (100, 0),
+        (1, "c1", 1.5): (50, 5),
+        (1, "c2", 1.5): (50, 0),
+    }
+    for variant, output, scale in (
+        ("baseline", "coarse", 2),
+        ("morse", "coarse", 1),
+        ("morse", "refined", 0),
+    ):
+        for (seed, case, distance), (voxels, errors) in counts.items():
+            rows.append(
+                {
+                    "dataset": "phantom2d",
+                    "backbone": "unet",
+                    "variant": variant,
+                    "seed": seed,
+                    "output": output,
+                    "case": case,
+                    "distance_mm": distance,
+                    "n_voxels": voxels,
+                    "n_errors": min(voxels, errors * scale),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_boundary_error_rate_matches_hand_value(tmp_path: Path) -> None:
+    fig = figures._boundary_figure(figures.boundary_error_rates(make_boundary()))
+    ax = fig.axes[0]
+    line = next(ln for ln in ax.lines if ln.get_gid() == "morse:coarse")
+    assert list(line.get_xdata()) == [0.5, 1.5]
+    # pooled over cases and seeds: (5+3+2+20)/(10+30+20+40), (1+0+5+0)/(100+100+50+50)
+    assert line.get_ydata() == pytest.approx([30 / 100, 6 / 300])
+    refined = next(ln for ln in ax.lines if ln.get_gid() == "morse:refined")
+    assert refined.get_ydata() == pytest.approx([0.0, 0.0])
+    assert sorted(str(ln.get_gid()) for ln in ax.lines) == [
+        "baseline:coarse",
+        "morse:coarse",
+        "morse:refined",
+    ]
+    # band = spread of the per-seed rates: seed 0 8/40, seed 1 22/60 at 0.5 mm
+    rates = figures.boundary_error_rates(make_boundary())
+    near = rates[(rates.variant == "morse") & (rates.output == "coarse")].iloc[0]
+    assert (near["low"], near["high"]) == pytest.approx((8 / 40, 22 / 60))
+    paths = figures.plot_boundary_errors(make_boundary(), tmp_path / "boundary")
+    assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)

@@ -19,14 +19,25 @@ SYNAPSE = ["aorta", "gallbladder", "kidney_left", "kidney_right"]
 
 
 def make_results(
-    root: Path, dataset: str = "synapse", classes: list[str] | None = None, size: int = 24
+    root: Path,
+    dataset: str = "synapse",
+    classes: list[str] | None = None,
+    size: int = 24,
+    extras: bool = False,
 ) -> Path:
-    """results/<experiment> with the four tables and two runs (baseline, morse), one seed."""
+    """results/<experiment> with the four tables and two runs (baseline, morse), one seed.
+
+    ``extras`` adds an ablation variant (metrics only), a refined-vs-coarse comparison, a
+    backbone pretraining run folder (two-stage protocol) and boundary.csv.
+    """
     classes = classes or SYNAPSE
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     rows = []
-    for variant, outputs in (("baseline", ["coarse"]), ("morse", ["coarse", "refined"])):
+    arms = [("baseline", ["coarse"]), ("morse", ["coarse", "refined"])]
+    if extras:
+        arms.append(("morse-num_points-512", ["coarse", "refined"]))
+    for variant, outputs in arms:
         for output in outputs:
             for case in ("c1", "c2"):
                 for index, name in enumerate(classes, start=1):
@@ -135,6 +146,17 @@ def make_results(
             ]
         ]
     )
+    if extras:
+        refine = comparisons.iloc[[1]].assign(
+            reference_variant="morse",
+            mean_reference=0.7123,
+            mean_difference=0.03333,
+            ci_low=-0.004,
+            ci_high=0.071,
+            p_holm=0.09,
+            better="no difference",
+        )
+        comparisons = pd.concat([comparisons, refine], ignore_index=True)
     comparisons.to_csv(root / "comparisons.csv", index=False)
 
     empty = metrics.groupby(["dataset", "backbone", "variant", "output", "class"], as_index=False)[
@@ -143,6 +165,41 @@ def make_results(
     empty["both_empty"] = 0
     empty.loc[0, "empty_prediction"] = 3
     empty.to_csv(root / "empty_counts.csv", index=False)
+
+    if extras:
+        pretrain = root / dataset / "unet" / "pretrain" / "seed0"
+        pretrain.mkdir(parents=True)
+        (pretrain / "run.json").write_text(
+            json.dumps(
+                {
+                    "dataset": dataset,
+                    "backbone": "unet",
+                    "variant": "pretrain",
+                    "seed": 0,
+                    "train": {"iterations": 300},
+                    "protocol": "two_stage",
+                    "wall_time_s": 99.5,
+                }
+            )
+        )
+        pd.DataFrame(
+            [
+                {
+                    "dataset": dataset,
+                    "backbone": "unet",
+                    "variant": variant,
+                    "seed": 0,
+                    "output": output,
+                    "case": case,
+                    "distance_mm": distance,
+                    "n_voxels": 100,
+                    "n_errors": errors,
+                }
+                for variant, output in (("baseline", "coarse"), ("morse", "refined"))
+                for case in ("c1", "c2")
+                for distance, errors in ((0.5, 30), (1.5, 5))
+            ]
+        ).to_csv(root / "boundary.csv", index=False)
 
     label = np.zeros((size, size), np.uint8)
     label[4:12, 4:12] = 1
@@ -207,7 +264,7 @@ def make_results(
 
 @pytest.fixture(scope="module")
 def synapse_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    root = make_results(tmp_path_factory.mktemp("results"))
+    root = make_results(tmp_path_factory.mktemp("results"), extras=True)
     out = root.parent / "report" / "index.html"
     path = build_report(
         "exp",
@@ -279,6 +336,14 @@ def test_not_available_and_phantom_warning(tmp_path: Path) -> None:
     assert report.PHANTOM_WARNING.replace("'", "&#39;") in html
     published = _section(html, "published")
     assert "not available" in published and "76.16" not in published
+    # no boundary.csv, no ablation variants, no pretraining run
+    assert "not computed" in _section(html, "boundary")
+    assert "<img" not in _section(html, "boundary")
+    assert "No ablation variants" in _section(html, "ablations")
+    assert not (tmp_path / "out" / "fig" / "ablations.png").exists()
+    assert "two-stage: backbone pretrained (pretraining run not found), then each variant 20 " in (
+        html
+    )
 
 
 def test_no_phantom_warning_for_real_dataset(synapse_report: tuple[Path, str]) -> None:
@@ -308,3 +373,103 @@ def test_label_names_skip_regions_and_follow_label_values() -> None:
         {"class": ["WT", "edema", "enhancing", "TC"], "class_index": [-1, 1, 3, -1]}
     )
     assert report._label_names(metrics) == ["edema", "label 2", "enhancing"]
+
+
+def _gain_rows(p_coarse: float, p_refinement: float) -> pd.DataFrame:
+    base = {
+        "dataset": "synapse",
+        "backbone": "unet",
+        "metric": "dice",
+        "variant": "morse",
+        "n_cases": 12,
+        "n_seeds": 3,
+        "p_value": 0.01,
+        "effect_size": -0.4,
+        "effect_size_name": "r",
+        "seed_sd": 0.01,
+        "better": "no difference",
+    }
+    return pd.DataFrame(
+        [
+            {**base, "output": "coarse", "reference_variant": "baseline",
+             "reference_output": "coarse", "mean_reference": 0.80, "mean_variant": 0.771,
+             "mean_difference": -0.029, "ci_low": -0.044, "ci_high": -0.015,
+             "p_holm": p_coarse},
+            {**base, "output": "refined", "reference_variant": "morse",
+             "reference_output": "coarse", "mean_reference": 0.771, "mean_variant": 0.79,
+             "mean_difference": 0.019, "ci_low": 0.008, "ci_high": 0.03,
+             "p_holm": p_refinement},
+        ]
+    )  # fmt: skip
+
+
+def test_gain_sentence_follows_p_holm() -> None:
+    [section] = report._gain_sections(_gain_rows(0.09, 0.001), pd.DataFrame())
+    assert section["title"] == "synapse / unet: morse"
+    [sentence] = section["sentences"]
+    text = sentence["text"]
+    assert sentence["metric"] == "Dice"
+    assert text.startswith(
+        "MORSE's coarse output is worse than the baseline by 0.029 Dice "
+        "[95% CI -0.044, -0.015], p_holm 0.090: not significant at 0.05; "
+    )
+    assert text.endswith(
+        "refinement improves on its own coarse output by 0.019 Dice [95% CI +0.008, +0.030], "
+        "p_holm 0.001: significant at 0.05."
+    )
+    # swap the p-values: the wording follows
+    [section] = report._gain_sections(_gain_rows(0.001, 0.09), pd.DataFrame())
+    text = section["sentences"][0]["text"]
+    assert "p_holm 0.001: significant at 0.05; refinement" in text
+    assert text.endswith("p_holm 0.090: not significant at 0.05.")
+    # never 'significant' at exactly 0.05
+    assert report._significance(0.05) == "p_holm 0.050: not significant at 0.05"
+
+
+def test_gain_section_in_report(synapse_report: tuple[Path, str]) -> None:
+    gain = _section(synapse_report[1], "gain-source")
+    assert "synapse / unet: morse" in gain
+    # coarse vs baseline (p_holm 0.0412), refined vs own coarse (0.09)
+    assert "MORSE&#39;s coarse output is better than the baseline by 0.012 Dice" in gain
+    assert "p_holm 0.041: significant at 0.05" in gain
+    assert (
+        "refinement improves on its own coarse output by 0.033 Dice [95% CI -0.004, +0.071], "
+        "p_holm 0.090: not significant at 0.05" in gain
+    )
+    assert "HD95 (mm):" in gain
+    # ablation variants are left to their own section
+    assert "morse-num_points-512" not in gain
+
+
+def test_protocol_and_pretrain_runs(synapse_report: tuple[Path, str], tmp_path: Path) -> None:
+    html = synapse_report[1]
+    header = re.search(r'<div class="protocol" id="protocol">(.*?)</div>', html, re.S)
+    assert header
+    assert "two-stage: backbone pretrained 300 iterations, then each variant 20 more" in (
+        header.group(1)
+    )
+    what_ran = _section(html, "what-ran")
+    variants = re.search(r"<dt>Variants</dt><dd>(.*?)</dd>", what_ran).group(1)
+    assert "pretrain" not in variants and "morse" in variants
+    assert "2 variant runs" in what_ran and "1 backbone pretraining run" in what_ran
+    runtime = _section(html, "runtime")
+    assert "<td>pretrain</td>" in runtime and "99.5" in runtime
+    # the loader itself: the pretrain folder is not a variant run
+    root = make_results(tmp_path / "results", extras=True)
+    assert [r["variant"] for r in report._load_runs(root)] == ["baseline", "morse"]
+    assert [r["variant"] for r in report._load_pretrain_runs(root)] == ["pretrain"]
+
+
+def test_ablation_and_boundary_sections(synapse_report: tuple[Path, str]) -> None:
+    path, html = synapse_report
+    ablations = _section(html, "ablations")
+    assert 'src="data:image/png;base64,' in ablations
+    assert (path.parent / "figures" / "ablations.png").exists()
+    # knob, value (the base variant at run.json's 2048), variant, both metrics, n
+    assert "<td>num_points</td>" in ablations and "<td>512</td>" in ablations
+    assert "<td>2048 (base)</td>" in ablations and "<td>morse-num_points-512</td>" in ablations
+    assert "mean Dice [95% CI]" in ablations and "mean HD95 (mm) [95% CI]" in ablations
+    assert "<td>2 × 1</td>" in ablations
+    boundary = _section(html, "boundary")
+    assert 'src="data:image/png;base64,' in boundary and "not computed" not in boundary
+    assert "boundary.csv" in _section(html, "provenance")
