@@ -217,12 +217,12 @@ def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     return matrix
 
 
-def run_config(
-    config: dict[str, Any], dataset: str, backbone: str, variant: str, seed: int
+def _resolve(
+    config: dict[str, Any], dataset: str, backbone: str, variant: str, seed: int,
+    head: dict[str, Any], train: dict[str, Any], protocol: str,
 ) -> dict[str, Any]:
-    """The fully resolved configuration of one training run (what run.json records)."""
     entry = config["datasets"][dataset]
-    resolved = {
+    return {
         "experiment": config["experiment"],
         "dataset": dataset,
         "dataset_kind": entry["kind"],
@@ -230,14 +230,23 @@ def run_config(
         "backbone": backbone,
         "backbone_options": config["backbones"][backbone] or {},
         "variant": variant,
-        "head": variant_head(config, variant),
+        "head": head,
         "seed": int(seed),
         "device": config.get("device", "auto"),
-        "protocol": config.get("protocol", "single_stage"),
-        "train": dataset_train(config, dataset),
+        "protocol": protocol,
+        "train": train,
         "evaluate": config.get("evaluate", {}),
     }
-    if resolved["protocol"] == "two_stage":
+
+
+def run_config(
+    config: dict[str, Any], dataset: str, backbone: str, variant: str, seed: int
+) -> dict[str, Any]:
+    """The fully resolved configuration of one training run (what run.json records)."""
+    protocol = config.get("protocol", "single_stage")
+    resolved = _resolve(config, dataset, backbone, variant, seed, variant_head(config, variant),
+                        dataset_train(config, dataset), protocol)
+    if protocol == "two_stage":
         resolved["init_config_hash"] = pretrain_config(config, dataset, backbone, seed)["config_hash"]
     resolved["config_hash"] = config_hash(resolved)
     return resolved
@@ -248,26 +257,12 @@ PRETRAIN = "pretrain"  # the run folder name of the backbone-only first stage (p
 
 def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: int) -> dict[str, Any]:
     """The resolved config of the backbone-only pretraining run of the two-stage protocol."""
-    entry = config["datasets"][dataset]
-    train = dataset_train(config, dataset)
-    train["iterations"] = train.pop("pretrain_iterations", None) or train["iterations"]
     from morse.method import resolve_head_config
 
-    resolved = {
-        "experiment": config["experiment"],
-        "dataset": dataset,
-        "dataset_kind": entry["kind"],
-        "spatial_dims": dataset_spatial_dims(entry),
-        "backbone": backbone,
-        "backbone_options": config["backbones"][backbone] or {},
-        "variant": PRETRAIN,
-        "head": resolve_head_config("baseline").to_dict(),
-        "seed": int(seed),
-        "device": config.get("device", "auto"),
-        "protocol": "two_stage",
-        "train": train,
-        "evaluate": config.get("evaluate", {}),
-    }
+    train = dataset_train(config, dataset)
+    train["iterations"] = train.pop("pretrain_iterations", None) or train["iterations"]
+    head = resolve_head_config("baseline").to_dict()
+    resolved = _resolve(config, dataset, backbone, PRETRAIN, seed, head, train, "two_stage")
     resolved["config_hash"] = config_hash(resolved)
     return resolved
 

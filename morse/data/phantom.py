@@ -26,11 +26,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from morse.data.atomic import atomic_path
+from morse.data.msd import save_msd_case
 
 __all__ = ["PHANTOM_CLASSES", "generate_phantom2d", "phantom_case"]
 
@@ -309,7 +309,7 @@ def generate_phantom2d(
         for i in range(n_cases):
             case = f"phantom_{i:03d}"
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
-            image, label, (sz, sy, sx) = phantom_case(
+            image, label, spacing = phantom_case(
                 rng,
                 n_slices,
                 size,
@@ -319,18 +319,7 @@ def generate_phantom2d(
                 deform=deform,
                 texture=texture,
             )
-            affine = np.diag([sx, sy, sz, 1.0])
-            img = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), affine)
-            img.header.set_data_dtype(np.float32)
-            img.header.set_xyzt_units("mm")
-            lab = nib.Nifti1Image(np.ascontiguousarray(label.transpose(2, 1, 0)), affine)
-            lab.header.set_data_dtype(np.uint8)
-            lab.header.set_xyzt_units("mm")
-            nib.save(img, tmp / "imagesTr" / f"{case}.nii.gz")
-            nib.save(lab, tmp / "labelsTr" / f"{case}.nii.gz")
-            training.append(
-                {"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"}
-            )
+            training.append(save_msd_case(tmp, case, image, label, spacing))
         meta = {
             "name": name,
             "description": (

@@ -24,11 +24,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from morse.data.atomic import atomic_path
+from morse.data.msd import save_msd_case
 
 __all__ = ["BRATS_LABELS", "BRATS_MODALITIES", "generate_phantom3d", "phantom3d_case"]
 
@@ -183,18 +183,7 @@ def generate_phantom3d(
             image, label = phantom3d_case(
                 rng, size, depth, noise=noise, blur=blur, bias=bias, deform=deform
             )
-            affine = np.eye(4)
-            img = nib.Nifti1Image(np.ascontiguousarray(image.transpose(3, 2, 1, 0)), affine)
-            img.header.set_data_dtype(np.float32)
-            img.header.set_xyzt_units("mm")
-            lab = nib.Nifti1Image(np.ascontiguousarray(label.transpose(2, 1, 0)), affine)
-            lab.header.set_data_dtype(np.uint8)
-            lab.header.set_xyzt_units("mm")
-            nib.save(img, tmp / "imagesTr" / f"{case}.nii.gz")
-            nib.save(lab, tmp / "labelsTr" / f"{case}.nii.gz")
-            training.append(
-                {"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"}
-            )
+            training.append(save_msd_case(tmp, case, image, label, (1.0, 1.0, 1.0)))
         meta = {
             "name": name,
             "description": (
