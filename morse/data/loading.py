@@ -6,6 +6,11 @@ augmentation seed per sample in every epoch; the sampler hands ``(index, sample_
 dataset, which reseeds its MONAI transforms with it. The augmentation of a sample therefore does
 not depend on which worker process loads it, and it is never replayed from one epoch to the next
 (the authors' code re-created workers with identical random states each epoch).
+
+The sequence is a pure function of ``(seed, sample position)``: ``infinite_loader(..., start=k)``
+yields exactly what the loader started at 0 yields from its ``k``-th sample on. A resumed
+training run passes ``start = iteration * batch_size`` and so sees the very batches (order and
+augmentations) an uninterrupted run sees; no loader state needs to go into the checkpoint.
 """
 
 from __future__ import annotations
@@ -26,12 +31,25 @@ from monai.transforms import (
 )
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from morse.data.prepared import load_case
+from morse.data.prepared import DataError, load_case
 
-__all__ = ["AUGMENTATIONS", "EpochShuffleSampler", "SliceDataset", "infinite_loader"]
+__all__ = ["AUGMENTATIONS", "EpochShuffleSampler", "SliceDataset", "check_label_range", "infinite_loader"]
 
 AUGMENTATIONS = ("rot90_flip", "rotate", "none")
 _KEYS = ["image", "label"]
+
+
+def check_label_range(label: np.ndarray, num_classes: int | None, case: str, root: Path) -> None:
+    """Raise :class:`DataError` naming ``case`` if ``label`` has a value outside
+    ``[0, num_classes)`` (a prepared dataset edited or corrupted after the prepare step)."""
+    if num_classes is None or label.size == 0:
+        return
+    low, high = int(np.min(label)), int(np.max(label))
+    if low < 0 or high >= num_classes:
+        raise DataError(
+            f"case {case!r} of {root}: label values in [{low}, {high}] fall outside the class map "
+            f"[0, {num_classes - 1}] ({num_classes} classes); re-run the prepare step for this dataset"
+        )
 
 
 def _build_transforms(augment: str) -> list[MapTransform]:
@@ -65,6 +83,8 @@ class SliceDataset(Dataset):
     with ``(H, W) == patch_size``: the slice is resized if needed (image bicubic, label nearest),
     then augmented (``"rot90_flip"``, ``"rotate"`` in [-20, 20] degrees, or ``"none"``).
     Plain integer indexing draws augmentations from the dataset's own random state (``seed``).
+    With ``num_classes``, every case's label is checked once, when first loaded, to lie in
+    ``[0, num_classes)`` (:class:`DataError` naming the case otherwise).
     """
 
     def __init__(
@@ -74,6 +94,7 @@ class SliceDataset(Dataset):
         patch_size: tuple[int, int],
         augment: str = "rot90_flip",
         seed: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.cases = list(cases)
@@ -94,6 +115,8 @@ class SliceDataset(Dataset):
         self._augment = Compose(augs) if augs else None
         if self._augment is not None:
             self._augment.set_random_state(seed=seed)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self._checked: set[str] = set()  # label range checked (kept across worker pickling)
         self._items: list[tuple[int, int]] = []
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for ci, case in enumerate(self.cases):
@@ -102,7 +125,11 @@ class SliceDataset(Dataset):
 
     def _arrays(self, case: str) -> tuple[np.ndarray, np.ndarray]:
         if case not in self._cache:
-            self._cache[case] = load_case(self.root, case, mmap=True)
+            arrays = load_case(self.root, case, mmap=True)
+            if case not in self._checked:
+                check_label_range(arrays[1], self.num_classes, case, self.root)
+                self._checked.add(case)
+            self._cache[case] = arrays
         return self._cache[case]
 
     def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in worker processes
@@ -148,14 +175,20 @@ class EpochShuffleSampler(Sampler):
     """Endless sampler: each epoch a new permutation and a new augmentation seed per sample.
 
     Yields ``(index, sample_seed)``. Everything comes from one ``torch.Generator`` seeded with
-    ``seed``, restarted at every ``iter()``: the same seed gives the same sequence.
+    ``seed``, restarted at every ``iter()``: the same seed gives the same sequence. With
+    ``start``, the first ``start`` samples of that sequence are skipped (the generator is
+    advanced epoch by epoch, which costs two small draws per skipped epoch), so sample ``k`` is
+    the same whatever ``start`` the sampler was created with.
     """
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int, start: int = 0) -> None:
         if n < 1:
             raise ValueError("cannot sample from an empty dataset")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
         self.n = int(n)
         self.seed = int(seed)
+        self.start = int(start)
 
     def epochs(self) -> Iterator[tuple[list[int], list[int]]]:
         """Endless (permutation, sample seeds) pairs, one per epoch."""
@@ -167,8 +200,12 @@ class EpochShuffleSampler(Sampler):
             yield perm, seeds
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for perm, seeds in self.epochs():
-            yield from zip(perm, seeds, strict=True)
+        skip_epochs, skip_samples = divmod(self.start, self.n)
+        for epoch, (perm, seeds) in enumerate(self.epochs()):
+            if epoch < skip_epochs:
+                continue
+            offset = skip_samples if epoch == skip_epochs else 0
+            yield from zip(perm[offset:], seeds[offset:], strict=True)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -183,14 +220,17 @@ def infinite_loader(
     seed: int,
     num_workers: int = 0,
     pin_memory: bool = False,
+    start: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """Endless shuffled batches from ``dataset`` (a :class:`SliceDataset` or any dataset that
     accepts ``(index, sample_seed)`` keys); reproducible for a given ``seed``.
 
     Batches run across epoch boundaries (no sample is dropped); every epoch has a different
-    permutation and different augmentations.
+    permutation and different augmentations. ``start`` (in samples, not batches) continues the
+    sequence of ``seed`` from that sample on: resuming after ``i`` iterations uses
+    ``start = i * batch_size``.
     """
-    sampler = EpochShuffleSampler(len(dataset), seed)
+    sampler = EpochShuffleSampler(len(dataset), seed, start=start)
     g = torch.Generator()
     g.manual_seed(seed)
     loader = DataLoader(

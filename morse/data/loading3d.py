@@ -18,6 +18,7 @@ import torch
 from monai.transforms.utils import generate_pos_neg_label_crop_centers, map_binary_to_indices
 from torch.utils.data import Dataset
 
+from morse.data.loading import check_label_range
 from morse.data.prepared import load_case
 
 __all__ = ["AUGMENTATIONS_3D", "PatchDataset"]
@@ -32,7 +33,8 @@ class PatchDataset(Dataset):
     "label": int64 (D, H, W), "case": str}`` with ``(D, H, W) == patch_size``. Volumes smaller
     than the patch are zero-padded (centred). ``augment="flip"`` flips each axis with
     probability 0.5 (MONAI ``RandFlipd`` per axis). Plain integer indexing draws from the
-    dataset's own random state (``seed``).
+    dataset's own random state (``seed``). With ``num_classes``, every case's label is checked
+    once, when first loaded, to lie in ``[0, num_classes)`` (:class:`DataError` naming the case).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class PatchDataset(Dataset):
         pos_fraction: float = 0.5,
         augment: str = "flip",
         seed: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         if augment not in AUGMENTATIONS_3D:
             raise ValueError(f"unknown 3D augmentation {augment!r}; use one of {AUGMENTATIONS_3D}")
@@ -58,12 +61,18 @@ class PatchDataset(Dataset):
         self.pos_fraction = float(pos_fraction)
         self.augment = augment
         self._rng = np.random.RandomState(seed)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self._checked: set[str] = set()  # label range checked (kept across worker pickling)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._indices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _arrays(self, case: str) -> tuple[np.ndarray, np.ndarray]:
         if case not in self._cache:
-            self._cache[case] = load_case(self.root, case, mmap=True)
+            arrays = load_case(self.root, case, mmap=True)
+            if case not in self._checked:
+                check_label_range(arrays[1], self.num_classes, case, self.root)
+                self._checked.add(case)
+            self._cache[case] = arrays
         return self._cache[case]
 
     def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in worker processes

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,27 @@ from morse.data.atomic import atomic_path
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint was written by a run with a different resolved configuration."""
+
+
+class DiskFullError(OSError, RuntimeError):
+    """A checkpoint or model could not be written because the disk (or quota) is full.
+
+    Also a ``RuntimeError``, so ``morse-bench`` reports it as a one-line error."""
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_is_full(error: BaseException, folder: Path) -> bool:
+    if isinstance(error, OSError) and error.errno in _DISK_FULL:
+        return True
+    # torch.save reports a failed write from its C++ zip writer as a RuntimeError without errno.
+    if isinstance(error, RuntimeError) and "write" in str(error).lower():
+        try:
+            return shutil.disk_usage(folder).free == 0
+        except OSError:
+            return False
+    return False
 
 
 def rng_state() -> dict[str, Any]:
@@ -41,9 +64,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with torch.save to a temporary file, then rename it into place."""
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """Write ``payload`` with torch.save to a temporary file, then rename it into place.
+
+    If the write fails, the temporary file is removed and an existing ``path`` (the previous
+    checkpoint) is left as it was; a full disk is reported as :class:`DiskFullError` naming
+    ``path``.
+    """
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except (OSError, RuntimeError) as error:
+        if not _disk_is_full(error, path.parent):
+            raise
+        kept = "the previous one is kept unchanged" if path.exists() else "no earlier one exists"
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"cannot write {path}: the disk is full ({error}); {kept}. Free space on "
+            f"{path.parent} and run the same command again to resume",
+        ) from error
 
 
 def load_checkpoint(path: Path, config_hash: str | None = None) -> dict[str, Any]:

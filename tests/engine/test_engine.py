@@ -98,7 +98,7 @@ def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
     assert not (tmp_path / "model.pt").exists()
 
 
-def test_resume_continues_from_the_checkpoint_and_refuses_another_config(
+def test_resume_is_exact_and_refuses_another_config(
     tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = _run("baseline", iterations=4, checkpoint_every=2)
@@ -120,6 +120,11 @@ def test_resume_continues_from_the_checkpoint_and_refuses_another_config(
     record = train_run(run, tiny_prepared, tmp_path, progress=False)
     assert record["resumed_from_iteration"] == 2
     assert list(pd.read_csv(tmp_path / "train_log.csv")["iteration"]) == [1, 2, 3, 4]
+    # bit for bit what an uninterrupted run gives (more in tests/reliability/test_resume.py)
+    train_run(run, tiny_prepared, tmp_path / "straight", progress=False)
+    resumed = torch.load(tmp_path / "model.pt", weights_only=True)["model"]
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
 
 
 def test_slice_wise_inference_resizes_back_to_the_volume(tiny_prepared: Path) -> None:
