@@ -10,6 +10,7 @@ HEADS = ("none", "standard", "implicit")
 FUSIONS = ("none", "dense", "pointwise")
 FOURIER_INITS = ("uniform", "gaussian")
 SCHEDULES = ("ramp", "constant")
+GATE_RESOLUTIONS = ("full", "coarse")
 
 
 def _check_int(name: str, value: Any, minimum: int, optional: bool = False) -> None:
@@ -49,6 +50,9 @@ class HeadConfig:
     ``head``: "none" (bare backbone), "standard" (PointRend) or "implicit" (Implicit PointRend /
     MORSE). ``fusion``: "none" (the code's FeatureExtractor path), "dense" (MOEHead, per-pixel
     experts) or "pointwise" (PointRendSepMoE, experts mixed at the sampled points).
+    ``gate_resolution`` (cost knob, dense fusion only): "full" (faithful) runs the 3x3 gate at the
+    finest level; "coarse" runs it at the second-finest expert level and upsamples the K gate
+    weights (bi/tri)linearly (not in the paper; for the cost-versus-accuracy ablation).
     """
 
     head: str = "implicit"
@@ -69,6 +73,7 @@ class HeadConfig:
     dropout: float = 0.1
     point_loss_schedule: str = "ramp"
     point_loss_weight: float = 1.0
+    gate_resolution: str = "full"
 
     def __post_init__(self) -> None:
         _check_choice("head", self.head, HEADS)
@@ -102,6 +107,14 @@ class HeadConfig:
         _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         _check_choice("point_loss_schedule", self.point_loss_schedule, SCHEDULES)
         _check_float("point_loss_weight", self.point_loss_weight, 0.0)
+        _check_choice("gate_resolution", self.gate_resolution, GATE_RESOLUTIONS)
+        if self.gate_resolution != "full" and self.fusion != "dense":
+            raise ValueError(
+                "HeadConfig.gate_resolution='coarse' only applies to fusion='dense' (the per-pixel "
+                f"gate); got fusion={self.fusion!r}"
+            )
+        if self.gate_resolution != "full" and self.num_experts == 1:
+            raise ValueError("HeadConfig.gate_resolution='coarse' needs num_experts >= 2")
 
     @property
     def has_head(self) -> bool:

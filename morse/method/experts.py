@@ -7,6 +7,8 @@ MOEHead / MOEHead_random (one expert per decoder level, a 3x3 conv gate, stochas
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,6 +27,13 @@ def batchnorm_nd(spatial_dims: int) -> type[nn.Module]:
 def interp_mode(spatial_dims: int) -> str:
     """'bilinear' in 2D, 'trilinear' in 3D."""
     return {2: "bilinear", 3: "trilinear"}[spatial_dims]
+
+
+def resize(x: torch.Tensor, size: torch.Size, spatial_dims: int) -> torch.Tensor:
+    """(Bi/tri)linear resize with align_corners=False; identity when the size already matches."""
+    if x.shape[2:] == size:
+        return x
+    return F.interpolate(x, size=size, mode=interp_mode(spatial_dims), align_corners=False)
 
 
 def drop_random_experts(
@@ -76,20 +85,113 @@ class ScaleExperts(nn.Module):
         """Number of experts (levels)."""
         return len(self.mlps)
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Levels (coarse to fine) -> stacked expert maps at the finest level's size."""
+    def levels(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each level's expert map (B, width, *level spatial), at the level's own resolution."""
         if len(features) != len(self.mlps):
             raise ValueError(f"expected {len(self.mlps)} feature maps, got {len(features)}")
-        size = features[-1].shape[2:]
-        scaled = []
-        for mlp, feature in zip(self.mlps, features, strict=True):
-            out = mlp(feature)
-            if out.shape[2:] != size:
-                out = F.interpolate(
-                    out, size=size, mode=interp_mode(self.spatial_dims), align_corners=False
-                )
-            scaled.append(out)
-        return torch.stack(scaled, dim=1)
+        return [mlp(feature) for mlp, feature in zip(self.mlps, features, strict=True)]
+
+    def upsample(self, levels: list[torch.Tensor], size: torch.Size | None = None) -> torch.Tensor:
+        """Stack the level maps (B, K, width, *size), resized to ``size`` (default: finest)."""
+        size = levels[-1].shape[2:] if size is None else size
+        return torch.stack([resize(level, size, self.spatial_dims) for level in levels], dim=1)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Levels (coarse to fine) -> stacked expert maps at the finest level's size."""
+        return self.upsample(self.levels(features))
+
+
+def conv_of_resized(
+    levels: list[torch.Tensor], weight: torch.Tensor, size: torch.Size, spatial_dims: int
+) -> torch.Tensor:
+    """``conv(cat_k resize(levels[k], size), weight, padding=kernel // 2)`` (no bias), cheaply.
+
+    Exact rewrite, not an approximation: (bi/tri)linear resizing acts on each channel alone, so it
+    commutes with any channel-mixing map. A k x k conv is a sum over its taps t of
+    ``shift_t(W_t u)``, hence ``conv(resize(e)) = sum_t shift_t(resize(W_t e))``: each tap's
+    channel mixing runs at the level's own (coarse) resolution instead of the output's. Levels at
+    least as large as ``size`` are resized first and convolved directly. Resize and shift are
+    applied per axis as small matrices (:func:`_resize_shift_sum`), whose rows outside the map
+    are zero: the conv's zero padding. Odd kernels (padding k // 2), as the gate's 3 x 3.
+    """
+    conv = {2: F.conv2d, 3: F.conv3d}[spatial_dims]
+    kernel = tuple(weight.shape[2:])
+    pad = [k // 2 for k in kernel]
+    out_channels = weight.shape[0]
+    target = int(torch.Size(size).numel())
+    direct_x, direct_w, coarse = [], [], []
+    start = 0
+    for level in levels:
+        channels = level.shape[1]
+        w = weight[:, start:start + channels]
+        start += channels
+        if int(level.shape[2:].numel()) >= target:
+            direct_x.append(resize(level, size, spatial_dims))
+            direct_w.append(w)
+        else:
+            coarse.append((level, w))
+    if start != weight.shape[1]:
+        raise ValueError(f"levels have {start} channels, the conv expects {weight.shape[1]}")
+    out = None
+    if direct_x:
+        x = direct_x[0] if len(direct_x) == 1 else torch.cat(direct_x, dim=1)
+        w = direct_w[0] if len(direct_w) == 1 else torch.cat(direct_w, dim=1)
+        out = conv(x, w, padding=pad)
+    if not coarse:
+        assert out is not None
+        return out
+    taps = math.prod(kernel)
+    for level, w in coarse:  # one 1x1 conv per level computes every tap's channel mixing
+        per_tap = w.permute(*range(2, 2 + spatial_dims), 0, 1).reshape(
+            taps * out_channels, w.shape[1], *([1] * spatial_dims)
+        )
+        mixed = conv(level, per_tap).unflatten(1, (*kernel, out_channels))
+        shifted = _resize_shift_sum(mixed, size, spatial_dims)
+        out = shifted if out is None else out + shifted
+    assert out is not None
+    return out
+
+
+def _shifted_resize_matrices(
+    n_in: int, n_out: int, kernel: int, like: torch.Tensor
+) -> torch.Tensor:
+    """(kernel, n_out, n_in): M_t = shift_t(R) with R the 1-D linear resize (align_corners=False)
+    from n_in to n_out samples, and shift_t reading row p + t - kernel // 2 (zero outside), as a
+    zero-padded conv tap does. R is obtained by resizing the identity, so its weights are torch's."""
+    eye = torch.eye(n_in, dtype=like.dtype, device=like.device).unsqueeze(1)
+    if n_in == n_out:
+        resize_matrix = eye[:, 0]
+    else:
+        resize_matrix = F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[:, 0].T
+    half = kernel // 2
+    padded = F.pad(resize_matrix, (0, 0, half, half))
+    return torch.stack([padded[t:t + n_out] for t in range(kernel)])
+
+
+_TAPS, _LOW, _OUT = "ijk", "xyz", "XYZ"
+
+
+def _resize_shift_sum(mixed: torch.Tensor, size: torch.Size, spatial_dims: int) -> torch.Tensor:
+    """sum over taps t of shift_t(resize(mixed[:, t])), as one small matmul per axis.
+
+    ``mixed`` is (B, k_1, ..., k_d, O, *low spatial): each tap's channel-mixed map. (Bi/tri)linear
+    resizing is the composition of 1-D linear resizes along each axis (same per-axis indices and
+    weights), and a shift along one axis commutes with resizing along another, so the tap sum
+    factorises: along each axis, contract (tap offset, low index) with the matrices
+    ``M_t = shift_t(R)`` of :func:`_shifted_resize_matrices`. Nothing full-size is padded, copied
+    per tap or zero-filled.
+    """
+    kernel = tuple(mixed.shape[1:1 + spatial_dims])
+    low = tuple(mixed.shape[2 + spatial_dims:])
+    taps, lows, outs = _TAPS[:spatial_dims], _LOW[:spatial_dims], _OUT[:spatial_dims]
+    cur = mixed
+    current = "b" + taps + "o" + lows
+    for axis in reversed(range(spatial_dims)):
+        matrices = _shifted_resize_matrices(low[axis], int(size[axis]), kernel[axis], mixed)
+        new = current.replace(taps[axis], "").replace(lows[axis], outs[axis])
+        cur = torch.einsum(f"{current},{taps[axis]}{outs[axis]}{lows[axis]}->{new}", cur, matrices)
+        current = new
+    return cur
 
 
 class ConvBNReLU(nn.Sequential):
@@ -108,6 +210,12 @@ class DenseExpertFusion(nn.Module):
     softmax is kept, as in the code). In training with ``stochastic`` set, r ~ U{0..max_dropped}
     random experts get weight zero for the whole batch (no renormalisation). The weighted sum goes
     through a pixel MLP (W, W), channel dropout and a 1x1 conv to W channels.
+
+    ``gate_resolution="coarse"`` (opt-in cost knob, not in the paper) runs the gate at the
+    second-finest level's size (every expert map resized there) and upsamples the K softmax
+    weights (bi/tri)linearly to full size; they still sum to 1 per pixel. ``fast`` (attribute,
+    default True) computes the gate's first conv with :func:`conv_of_resized` (same maths); set it
+    to False for the straightforward reference path.
     """
 
     def __init__(
@@ -118,11 +226,19 @@ class DenseExpertFusion(nn.Module):
         stochastic: bool,
         max_dropped: int,
         dropout: float = 0.1,
+        gate_resolution: str = "full",
     ) -> None:
         super().__init__()
         num_experts = len(in_channels)
+        if gate_resolution not in ("full", "coarse"):
+            raise ValueError(f"gate_resolution must be 'full' or 'coarse', got {gate_resolution!r}")
+        if gate_resolution == "coarse" and num_experts < 2:
+            raise ValueError("gate_resolution='coarse' needs at least 2 expert levels")
+        self.spatial_dims = spatial_dims
         self.stochastic = stochastic
         self.max_dropped = max_dropped
+        self.gate_resolution = gate_resolution
+        self.fast = True
         self.experts = ScaleExperts(in_channels, width, spatial_dims)
         self.gate = nn.Sequential(
             ConvBNReLU(num_experts * width, width, spatial_dims),
@@ -134,9 +250,31 @@ class DenseExpertFusion(nn.Module):
         self.out_channels = width
         self.last_keep_mask: torch.Tensor | None = None
 
-    def gate_weights(self, stacked: torch.Tensor) -> torch.Tensor:
-        """Expert weights (B, K, *spatial) for stacked expert maps (B, K, W, *spatial)."""
-        weights = torch.softmax(self.gate(stacked.flatten(1, 2)), dim=1)
+    def gate_weights(
+        self, stacked: torch.Tensor, levels: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Expert weights (B, K, *spatial) for stacked expert maps (B, K, W, *spatial).
+
+        ``levels`` (the expert maps at their own resolutions, ``self.experts.levels``) enable the
+        fast gate and are required for ``gate_resolution="coarse"``.
+        """
+        size = stacked.shape[3:]
+        first_conv = self.gate[0][0]
+        if self.gate_resolution == "coarse":
+            if levels is None:
+                raise ValueError("gate_resolution='coarse' needs the per-level expert maps")
+            gate_size = levels[-2].shape[2:]
+        else:
+            gate_size = size
+        if levels is not None and self.fast:
+            pre = conv_of_resized(levels, first_conv.weight, gate_size, self.spatial_dims)
+        elif gate_size != size:
+            assert levels is not None
+            pre = first_conv(self.experts.upsample(levels, gate_size).flatten(1, 2))
+        else:
+            pre = first_conv(stacked.flatten(1, 2))
+        logits = self.gate[1](self.gate[0][2](self.gate[0][1](pre)))
+        weights = resize(torch.softmax(logits, dim=1), size, self.spatial_dims)
         if self.training and self.stochastic:
             weights, keep = drop_random_experts(weights, self.max_dropped)
             self.last_keep_mask = keep
@@ -146,8 +284,9 @@ class DenseExpertFusion(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Levels (coarse to fine) -> fused map (B, W, *finest spatial)."""
-        stacked = self.experts(features)
-        weights = self.gate_weights(stacked)
+        levels = self.experts.levels(features)
+        stacked = self.experts.upsample(levels)
+        weights = self.gate_weights(stacked, levels)
         fused = (stacked * weights.unsqueeze(2)).sum(dim=1)
         return self.predictor(self.dropout(self.after_mlp(fused)))
 
@@ -155,7 +294,16 @@ class DenseExpertFusion(nn.Module):
 class ConcatFusion(nn.Module):
     """The code's non-expert ``FeatureExtractor``: coarse-to-fine residual 1x1 conv, upsample
     (align_corners=True, as in the code), concatenate the next level; a final 1x1 conv (no bias)
-    maps the concatenation of all levels to ``width`` channels."""
+    maps the concatenation of all levels to ``width`` channels.
+
+    ``fast`` (attribute, default True) evaluates the same linear map without materialising the
+    concatenations: every step (1x1 conv without bias, residual, interpolation, concatenation,
+    projection) is linear and interpolation acts on each channel alone, so the final projection
+    can be pulled back through the chain. With P = [P_a | P_b] split at the concatenation,
+    ``P cat(up(y), f) = up(P_a y) + P_b f`` and ``P_a (x + C x) = (P_a + P_a C) x``; recursively,
+    each level is projected to ``width`` channels at its own resolution and only ``width``-channel
+    maps are upsampled. ``fast = False`` runs the code's straightforward loop (reference).
+    """
 
     def __init__(self, in_channels: list[int], width: int, spatial_dims: int) -> None:
         super().__init__()
@@ -168,11 +316,14 @@ class ConcatFusion(nn.Module):
             channels += nxt
         self.project = conv(channels, width, kernel_size=1, bias=False)
         self.out_channels = width
+        self.fast = True
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Levels (coarse to fine) -> fused map (B, W, *finest spatial)."""
         if len(features) != len(self.convs) + 1:
             raise ValueError(f"expected {len(self.convs) + 1} feature maps, got {len(features)}")
+        if self.fast:
+            return self._forward_fast(features)
         x = features[0]
         for conv, nxt in zip(self.convs, features[1:], strict=True):
             x = conv(x) + x
@@ -181,3 +332,20 @@ class ConcatFusion(nn.Module):
             )
             x = torch.cat([x, nxt], dim=1)
         return self.project(x)
+
+    def _forward_fast(self, features: list[torch.Tensor]) -> torch.Tensor:
+        dims = self.spatial_dims
+        conv = {2: F.conv2d, 3: F.conv3d}[dims]
+        ones = [1] * dims
+        q = self.project.weight.flatten(1)  # maps the current concatenation to width channels
+        per_level = [q] * len(features)
+        for k in range(len(features) - 1, 0, -1):  # pull the projection back, fine to coarse
+            split = q.shape[1] - features[k].shape[1]
+            q_prev, per_level[k] = q[:, :split], q[:, split:]
+            q = q_prev + q_prev @ self.convs[k - 1].weight.flatten(1)
+        per_level[0] = q
+        out = conv(features[0], per_level[0].view(*per_level[0].shape, *ones))
+        for nxt, w in zip(features[1:], per_level[1:], strict=True):
+            out = F.interpolate(out, size=nxt.shape[2:], mode=interp_mode(dims), align_corners=True)
+            out = out + conv(nxt, w.view(*w.shape, *ones))
+        return out

@@ -70,8 +70,16 @@ class Segmenter(nn.Module):
             self.fusion = ConcatFusion(channels, width, self.spatial_dims)
             self.point_head = make_head(None)
         elif head.fusion == "dense":
+            if head.gate_resolution == "coarse" and num_levels < 2:
+                raise ValueError("HeadConfig.gate_resolution='coarse' needs at least 2 expert levels")
             self.fusion = DenseExpertFusion(
-                channels, width, self.spatial_dims, head.stochastic_gating, max_dropped, head.dropout
+                channels,
+                width,
+                self.spatial_dims,
+                head.stochastic_gating,
+                max_dropped,
+                head.dropout,
+                head.gate_resolution,
             )
             self.point_head = make_head(None)
         else:  # pointwise

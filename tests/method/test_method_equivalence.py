@@ -1,0 +1,233 @@
+"""The fast paths of the head compute the same function as the straightforward code.
+
+Every optimisation in morse/method keeps the maths: each is compared here with the plain version
+(the ``fast = False`` reference path of the module, or a direct torch call) at the same seed, in
+float32, forward values and gradients. Tolerance: rtol 1e-4 and atol 1e-5 times the tensor's
+largest magnitude (at least 1): only the summation order differs, and weight gradients summed
+over many pixels reach magnitudes of ~100. Also the opt-in ``gate_resolution`` knob: "full" is the faithful gate, "coarse" keeps
+the weights a partition of unity and drops experts exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from method_toys import synthetic_batch
+
+from morse.method import HeadConfig, Segmenter, resolve_head_config
+from morse.method.experts import ConcatFusion, DenseExpertFusion, conv_of_resized, resize
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """float32 agreement up to summation order: atol 1e-5 on the tensor's own scale."""
+    scale = max(1.0, float(expected.detach().abs().max()))
+    torch.testing.assert_close(actual, expected, atol=ATOL * scale, rtol=RTOL)
+
+
+def _levels(spatial_dims: int, requires_grad: bool = False) -> list[torch.Tensor]:
+    """Four levels, coarse to fine, channels 12/10/6/4, factors 1/8 (2D) or 1/4 (3D) .. 1."""
+    g = torch.Generator().manual_seed(3)
+    sizes = (2, 4, 8, 16) if spatial_dims == 2 else (2, 3, 6, 8)  # 3 -> 8 is a non-integer factor
+    return [
+        torch.randn(2, c, *([s] * spatial_dims), generator=g).requires_grad_(requires_grad)
+        for c, s in zip((12, 10, 6, 4), sizes, strict=True)
+    ]
+
+
+def _reference(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` (same weights) with every fast path switched off."""
+    ref = copy.deepcopy(module)
+    for sub in ref.modules():
+        if hasattr(sub, "fast"):
+            sub.fast = False
+    return ref
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("target", ["finest", "second"])
+def test_conv_of_resized_equals_conv_of_concatenated_resized_maps(spatial_dims, kernel, target):
+    levels = _levels(spatial_dims, requires_grad=True)
+    size = levels[-1 if target == "finest" else -2].shape[2:]  # "second": the finest is shrunk
+    g = torch.Generator().manual_seed(4)
+    fan_in = 32 * kernel**spatial_dims  # unit-scale outputs, like an initialised conv
+    weight = torch.randn(5, 32, *([kernel] * spatial_dims), generator=g) / fan_in**0.5
+    weight.requires_grad_(True)
+    conv = {2: F.conv2d, 3: F.conv3d}[spatial_dims]
+    expected = conv(
+        torch.cat([resize(x, size, spatial_dims) for x in levels], dim=1), weight, padding=kernel // 2
+    )
+    actual = conv_of_resized(levels, weight, size, spatial_dims)
+    _close(actual, expected)
+    probe = torch.randn(expected.shape, generator=g)
+    grads_a = torch.autograd.grad((actual * probe).sum(), [weight, *levels])
+    grads_e = torch.autograd.grad((expected * probe).sum(), [weight, *levels])
+    for a, e in zip(grads_a, grads_e, strict=True):
+        _close(a, e)
+
+
+def test_conv_of_resized_rejects_a_channel_mismatch():
+    levels = _levels(2)
+    with pytest.raises(ValueError, match="channels"):
+        conv_of_resized(levels, torch.zeros(5, 31, 3, 3), levels[-1].shape[2:], 2)
+
+
+def _compare_modules(fast: torch.nn.Module, ref: torch.nn.Module, spatial_dims: int) -> None:
+    levels = _levels(spatial_dims, requires_grad=True)
+    torch.manual_seed(7)  # same stochastic gating and dropout draws for both
+    out_fast = fast(levels)
+    torch.manual_seed(7)
+    out_ref = ref(levels)
+    _close(out_fast, out_ref)
+    probe = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(8))
+    params_f = [p for _, p in sorted(fast.named_parameters())]
+    params_r = [p for _, p in sorted(ref.named_parameters())]
+    grads_f = torch.autograd.grad((out_fast * probe).sum(), params_f + levels)
+    grads_r = torch.autograd.grad((out_ref * probe).sum(), params_r + levels)
+    for a, e in zip(grads_f, grads_r, strict=True):
+        _close(a, e)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("gate_resolution", ["full", "coarse"])
+@pytest.mark.parametrize("training", [True, False])
+def test_dense_fusion_fast_gate_matches_the_plain_gate(spatial_dims, gate_resolution, training):
+    torch.manual_seed(0)
+    fusion = DenseExpertFusion(
+        [12, 10, 6, 4], width=8, spatial_dims=spatial_dims, stochastic=True, max_dropped=3,
+        gate_resolution=gate_resolution,
+    )
+    if not training:  # non-trivial BatchNorm running statistics first
+        with torch.no_grad():
+            for _ in range(3):
+                fusion(_levels(spatial_dims))
+    fusion.train(training)
+    ref = _reference(fusion)
+    assert fusion.fast and not ref.fast
+    _compare_modules(fusion, ref, spatial_dims)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_concat_fusion_projection_pulled_back_matches_the_plain_loop(spatial_dims):
+    torch.manual_seed(0)
+    fusion = ConcatFusion([12, 10, 6, 4], width=8, spatial_dims=spatial_dims)
+    with torch.no_grad():  # make the residual convs matter
+        for conv in fusion.convs:
+            conv.weight.normal_(0, 0.3)
+    ref = _reference(fusion)
+    _compare_modules(fusion, ref, spatial_dims)
+
+
+def _segmenter_pair(toy_backbone, spatial_dims: int, variant: str, overrides: dict):
+    torch.manual_seed(0)
+    head = resolve_head_config(variant, {"num_points": 40, "subdivision_points": 30, **overrides})
+    model = Segmenter(toy_backbone(spatial_dims), 3, head)
+    return model, _reference(model)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize(
+    ("variant", "overrides"),
+    [
+        ("pointrend", {}),
+        ("implicit_pointrend", {}),
+        ("morse", {}),
+        ("morse_deterministic", {}),
+        ("morse", {"fusion": "pointwise"}),
+        ("morse", {"gate_resolution": "coarse"}),
+    ],
+)
+def test_segmenter_fast_and_reference_paths_agree(toy_backbone, spatial_dims, variant, overrides):
+    fast, ref = _segmenter_pair(toy_backbone, spatial_dims, variant, overrides)
+    image, target = synthetic_batch(spatial_dims, size=16 if spatial_dims == 2 else 8)
+    fast.train()
+    ref.train()
+    torch.manual_seed(11)
+    coarse_f, aux_f = fast(image, target)
+    torch.manual_seed(11)
+    coarse_r, aux_r = ref(image, target)
+    _close(coarse_f, coarse_r)
+    _close(aux_f["point_ce"], aux_r["point_ce"])
+    grads_f = torch.autograd.grad(aux_f["point_ce"], list(fast.parameters()), allow_unused=True)
+    grads_r = torch.autograd.grad(aux_r["point_ce"], list(ref.parameters()), allow_unused=True)
+    for a, e in zip(grads_f, grads_r, strict=True):
+        assert (a is None) == (e is None)
+        if a is not None:
+            _close(a, e)
+    fast.eval()
+    ref.eval()
+    out_f, out_r = fast.predict(image), ref.predict(image)
+    _close(out_f["coarse"], out_r["coarse"])
+    _close(out_f["refined"], out_r["refined"])
+
+
+# ----- the gate_resolution knob ---------------------------------------------------------------
+
+
+def test_gate_resolution_defaults_to_the_faithful_full_gate_and_is_validated():
+    assert HeadConfig().gate_resolution == "full"
+    assert resolve_head_config("morse").to_dict()["gate_resolution"] == "full"
+    assert resolve_head_config("morse", {"gate_resolution": "coarse"}).gate_resolution == "coarse"
+    with pytest.raises(ValueError, match="gate_resolution"):
+        HeadConfig(gate_resolution="half")
+    with pytest.raises(ValueError, match="fusion='dense'"):
+        resolve_head_config("pointrend", {"gate_resolution": "coarse"})
+    with pytest.raises(ValueError, match="num_experts >= 2"):
+        HeadConfig(gate_resolution="coarse", num_experts=1)
+    with pytest.raises(ValueError, match="at least 2"):
+        DenseExpertFusion([4], 8, 2, stochastic=False, max_dropped=0, gate_resolution="coarse")
+
+
+def test_full_gate_resolution_leaves_the_model_unchanged(toy_backbone):
+    image, target = synthetic_batch(2, size=16)
+    outputs = []
+    for overrides in ({}, {"gate_resolution": "full"}):
+        torch.manual_seed(0)
+        model = Segmenter(toy_backbone(2), 3, resolve_head_config("morse", overrides)).eval()
+        outputs.append(model.predict(image)["refined"])
+    assert torch.equal(outputs[0], outputs[1])
+
+
+def _coarse_fusion() -> DenseExpertFusion:
+    torch.manual_seed(0)
+    return DenseExpertFusion(
+        [12, 10, 6, 4], width=8, spatial_dims=2, stochastic=True, max_dropped=3,
+        gate_resolution="coarse",
+    )
+
+
+def test_coarse_gate_weights_sum_to_one_per_pixel_in_eval():
+    fusion = _coarse_fusion()
+    levels = _levels(2)
+    with torch.no_grad():
+        for _ in range(3):
+            fusion(levels)
+        fusion.eval()
+        lv = fusion.experts.levels(levels)
+        weights = fusion.gate_weights(fusion.experts.upsample(lv), lv)
+    assert weights.shape == (2, 4, 16, 16)  # full resolution, gate ran at 8 x 8
+    assert fusion.last_keep_mask is None
+    assert (weights >= 0).all()
+    _close(weights.sum(dim=1), torch.ones(2, 16, 16))
+    with pytest.raises(ValueError, match="per-level"):
+        fusion.gate_weights(fusion.experts.upsample(lv))
+
+
+def test_coarse_gate_drops_experts_exactly_in_training():
+    fusion = _coarse_fusion().train()
+    levels = _levels(2)
+    dropped_any = False
+    for _ in range(20):
+        lv = fusion.experts.levels(levels)
+        weights = fusion.gate_weights(fusion.experts.upsample(lv), lv)
+        keep = fusion.last_keep_mask
+        assert keep is not None
+        assert (weights[:, keep == 0] == 0).all()
+        assert (weights[:, keep == 1].sum(dim=1) <= 1 + 1e-6).all()
+        dropped_any |= bool((keep == 0).any())
+    assert dropped_any
