@@ -89,3 +89,40 @@ def test_unknown_config_key_fails_before_any_job(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "learnin_rate" in result.stdout + result.stderr
     assert not (tmp_path / "data").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+]
+IMAGE_CHECK = """
+<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const loaded = images.filter((img) => img.complete && img.naturalWidth > 0).length;
+  document.body.setAttribute("data-images", loaded + "/" + images.length);
+});
+</script>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(tiny_run: Path, tmp_path: Path) -> None:
+    html = (tiny_run / "reports" / "tiny" / "index.html").read_text()
+    assert "<script" not in html.lower()  # the report itself runs no code
+    page = tmp_path / "report.html"
+    page.write_text(html.replace("</body>", IMAGE_CHECK + "</body>"))
+    common = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    loaded, total = map(int, dom.stdout.split('data-images="')[1].split('"')[0].split("/"))
+    assert total >= 4 and loaded == total  # every embedded figure decodes
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    shot = tmp_path / "report.png"
+    subprocess.run([*common, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000  # kept in the test's temporary folder
