@@ -2,6 +2,7 @@
 #   snakemake --cores all                                  # the default phantom experiment
 #   snakemake --cores all --configfile config/paper.yaml   # another experiment
 import json
+import os
 import re
 
 from snakemake.utils import min_version, validate

@@ -126,3 +126,26 @@ def test_report_renders_in_headless_chromium(tiny_run: Path, tmp_path: Path) -> 
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000  # kept in the test's temporary folder
+
+
+@pytest.mark.parametrize("config_name", ["paper.yaml", "config.yaml"])
+def test_dry_run_lists_the_whole_plan_with_pretraining_feeding_every_variant(
+    config_name: str, tmp_path: Path
+) -> None:
+    result = _snakemake(tmp_path, "--configfile", str(ROOT / "config" / config_name), "-n")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    if config_name == "paper.yaml":
+        # 6 dataset x backbone pairs x 3 seeds pretrain; 6 pairs x 4 variants x 3 seeds + 13 ablation
+        # points on synapse/unet x 3 seeds train
+        assert counts["pretrain"] == 18 and counts["train"] == 6 * 4 * 3 + 13 * 3
+    else:
+        assert counts["pretrain"] == 2 * 3 and counts["train"] == (4 + 2) * 3
+    assert counts["evaluate"] == counts["train"]
+    # every train job's inputs include its seed's pretraining model
+    train_blocks = [block for block in out.split("\nrule ") if block.startswith("train:")]
+    assert len(train_blocks) == counts["train"]
+    assert all("/pretrain/seed" in block.split("output:")[0] for block in train_blocks)
+    assert not (tmp_path / "data").exists()  # a dry run touches nothing

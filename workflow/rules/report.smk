@@ -10,7 +10,7 @@ rule report:
         comparisons=RESULTS + "/comparisons.csv",
         runs=[d + "/run.json" for d in run_dirs()],
         qualitative=[d + "/qualitative.npz" for d in run_dirs()],
-        reference="config/reference_results.csv",
+        reference=os.path.join(workflow.basedir, "config", "reference_results.csv"),
     output:
         html=report(REPORTS + "/index.html", caption="../report/index.rst", category="Report"),
         figures=directory(REPORTS + "/figures"),
