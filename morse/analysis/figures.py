@@ -2,7 +2,8 @@
 
 Every public ``plot_*`` function takes tidy inputs, writes ``<out_stem>.png`` and
 ``<out_stem>.svg`` and returns the written paths (``plot_ablations`` returns ``[]`` and writes
-nothing when there is no ablation variant); ``ablation_summary`` and ``boundary_error_rates``
+nothing when there is no ablation variant, ``plot_cost_accuracy`` when fewer than two variants
+are timed); ``ablation_summary``, ``cost_accuracy_summary`` and ``boundary_error_rates``
 return the numbers those figures draw, ``parse_ablation`` splits ``<base>-<knob>-<value>``. Figures are :class:`matplotlib.figure.Figure` objects with the Agg
 canvas attached explicitly (no pyplot, no global backend switch, no display needed), styled with
 seaborn contexts that are restored afterwards, and written deterministically (fixed jitter seed, fixed SVG hash salt, no dates in the
@@ -37,9 +38,11 @@ from morse.method.config import HeadConfig
 __all__ = [
     "ablation_summary",
     "boundary_error_rates",
+    "cost_accuracy_summary",
     "parse_ablation",
     "plot_ablations",
     "plot_boundary_errors",
+    "plot_cost_accuracy",
     "plot_per_class_scores",
     "plot_paired_cases",
     "plot_qualitative",
@@ -1037,4 +1040,193 @@ def plot_boundary_errors(boundary: pd.DataFrame, out_stem: Path) -> list[Path]:
     """
     with _style():
         fig = _boundary_figure(boundary_error_rates(boundary))
+        return _save(fig, out_stem)
+
+
+# --------------------------------------------------------------------------------------------
+# cost against accuracy (Pareto)
+# --------------------------------------------------------------------------------------------
+#: Head settings named in a point's label when the variants of a panel do not all share them.
+_COST_LABEL_KNOBS = ("expert_width", "fusion", "gate_resolution")
+_COST_METRICS = ("dice", "hd95_mm")
+_COST_COLUMNS = [
+    "dataset", "backbone", "variant", "output", "label", "s_per_iteration", "n_timed_runs",
+    "dice", "hd95_mm", "n_cases", "on_front",
+]  # fmt: skip
+
+
+def _seconds_per_iteration(
+    runs: list[dict] | None,
+) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(dataset, backbone, variant) -> (median over runs of 1 / iterations_per_s, n runs).
+
+    Runs without a positive, finite ``iterations_per_s`` are not timed and left out."""
+    found: dict[tuple[str, str, str], list[float]] = {}
+    for run in runs or []:
+        try:
+            rate = float(run.get("iterations_per_s"))
+        except (TypeError, ValueError):
+            continue
+        if not np.isfinite(rate) or rate <= 0:
+            continue
+        key = (str(run.get("dataset")), str(run.get("backbone")), str(run.get("variant")))
+        found.setdefault(key, []).append(1.0 / rate)
+    return {k: (float(np.median(v)), len(v)) for k, v in found.items()}
+
+
+def _cost_labels(
+    runs: list[dict] | None, dataset: str, backbone: str, variants: list[str]
+) -> dict[str, str]:
+    """Variant -> label: its name, plus the head settings that differ between the variants."""
+    heads: dict[str, dict] = {}
+    for run in runs or []:
+        key = (str(run.get("dataset")), str(run.get("backbone")), str(run.get("variant")))
+        head = run.get("head")
+        if key[:2] == (dataset, backbone) and key[2] in variants and isinstance(head, dict):
+            heads.setdefault(key[2], head)
+    extra: dict[str, list[str]] = {v: [] for v in variants}
+    for knob in _COST_LABEL_KNOBS:
+        values = {v: h[knob] for v, h in heads.items() if h.get(knob) is not None}
+        if len({json.dumps(x, sort_keys=True, default=str) for x in values.values()}) > 1:
+            for variant, value in values.items():
+                extra[variant].append(f"{knob}={_value_label(value)}")
+    return {v: v + (f" ({', '.join(extra[v])})" if extra[v] else "") for v in variants}
+
+
+def _pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mask of the points with the best score for at most their cost (higher score better):
+    no other point is at most as costly and strictly better, and ties keep the first."""
+    cost, score = np.asarray(cost, dtype=float), np.asarray(score, dtype=float)
+    on = np.zeros(cost.shape, dtype=bool)
+    valid = np.flatnonzero(np.isfinite(cost) & np.isfinite(score))
+    order = valid[np.lexsort((-score[valid], cost[valid]))]  # cheapest first, best first
+    best = -np.inf
+    for i in order:
+        if score[i] > best:
+            on[i] = True
+            best = score[i]
+    return on
+
+
+def cost_accuracy_summary(metrics: pd.DataFrame, runs: list[dict] | None) -> pd.DataFrame:
+    """One row per dataset x backbone x timed variant x output: what the cost figure draws.
+
+    ``s_per_iteration``: median over the variant's runs (seeds) of 1 / ``iterations_per_s``
+    from run.json; ``dice`` / ``hd95_mm``: mean over cases of the case means (foreground
+    classes per seed and case, then seeds; infinite HD95 left out), as in the ablation figure;
+    ``on_front``: on the Dice Pareto front of its dataset x backbone (best Dice for at most
+    that cost). The baseline contributes its coarse output only. Facets with fewer than two
+    timed variants that have metrics are left out.
+    """
+    if metrics.empty or "variant" not in metrics.columns:
+        return pd.DataFrame(columns=_COST_COLUMNS)
+    timings = _seconds_per_iteration(runs)
+    means = {}
+    for metric in [m for m in _COST_METRICS if m in metrics.columns]:
+        cases = _case_level_means(metrics, metric)
+        keys = ["dataset", "backbone", "variant", "output"]
+        means[metric] = cases.groupby(keys)["value"].agg(["mean", "count"])
+    rows = []
+    pairs = metrics[["dataset", "backbone", "variant", "output"]].astype(str).drop_duplicates()
+    for (dataset, backbone), sub in pairs.groupby(["dataset", "backbone"], sort=True):
+        timed = [v for v in sub["variant"].unique() if (dataset, backbone, v) in timings]
+        if len(timed) < 2:
+            continue
+        labels = _cost_labels(runs, dataset, backbone, timed)
+        for variant, output in sub[["variant", "output"]].itertuples(index=False):
+            if variant not in timed or (variant == "baseline" and output != "coarse"):
+                continue
+            seconds, n_runs = timings[(dataset, backbone, variant)]
+            row = {"dataset": dataset, "backbone": backbone, "variant": variant,
+                   "output": output, "label": labels[variant], "s_per_iteration": seconds,
+                   "n_timed_runs": n_runs}  # fmt: skip
+            n_cases = 0
+            for metric in _COST_METRICS:
+                table = means.get(metric)
+                key = (dataset, backbone, variant, output)
+                found = table is not None and key in table.index
+                row[metric] = float(table.loc[key, "mean"]) if found else float("nan")
+                if found:
+                    n_cases = max(n_cases, int(table.loc[key, "count"]))
+            row["n_cases"] = n_cases
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=[c for c in _COST_COLUMNS if c != "on_front"])
+    if out.empty:
+        return pd.DataFrame(columns=_COST_COLUMNS)
+    order = _variant_order(out["variant"].tolist())
+    out["_v"] = out["variant"].map(order.index)
+    out["_o"] = out["output"].map(lambda o: _OUTPUT_ORDER.get(o, 9))
+    out = out.sort_values(["dataset", "backbone", "_v", "_o", "output"], kind="stable")
+    out = out.drop(columns=["_v", "_o"]).reset_index(drop=True)
+    out["on_front"] = False
+    for _, index in out.groupby(["dataset", "backbone"]).groups.items():
+        sub = out.loc[index]
+        front = _pareto_front(sub["s_per_iteration"].to_numpy(), sub["dice"].to_numpy())
+        out.loc[index, "on_front"] = front
+    out["on_front"] = out["on_front"].astype(bool)
+    return out[_COST_COLUMNS]
+
+
+def _cost_figure(summary: pd.DataFrame) -> Figure:
+    """Columns: dataset x backbone; rows: Dice, HD95 (mm). Marker gid
+    ``point:<variant>:<output>`` (x = s/iteration, y = the mean), Dice front gid ``pareto``."""
+    facets = _facets(summary)
+    fig = _new_figure(6.4 * max(1, len(facets)), 8.0)
+    axes = fig.subplots(len(_COST_METRICS), max(1, len(facets)), squeeze=False)
+    for col, (dataset, backbone) in enumerate(facets):
+        sub = summary[(summary["dataset"] == dataset) & (summary["backbone"] == backbone)]
+        for row, metric in enumerate(_COST_METRICS):
+            ax = axes[row, col]
+            label = _METRIC_LABELS.get(metric, metric)
+            ax.set_title(f"{dataset} / {backbone}: {label}", fontsize="small")
+            points = sub.dropna(subset=["s_per_iteration", metric])
+            if points.empty:
+                _no_data(ax)
+                continue
+            for r in points.itertuples(index=False):
+                x, y = float(r.s_per_iteration), float(getattr(r, metric))
+                ax.plot([x], [y], linestyle="", marker="o" if r.output == "coarse" else "D",
+                        markersize=7, color=_output_colour(r.variant, r.output),
+                        markeredgecolor="black" if r.on_front else "white",
+                        gid=f"point:{r.variant}:{r.output}")  # fmt: skip
+                ax.annotate(f"{r.label} · {r.output}", (x, y), xytext=(5, 4),
+                            textcoords="offset points", fontsize="x-small")  # fmt: skip
+            if metric == "dice":
+                front = points[points["on_front"]].sort_values("s_per_iteration")
+                if len(front):
+                    fx = front["s_per_iteration"].to_numpy(dtype=float)
+                    fy = front["dice"].to_numpy(dtype=float)
+                    right = float(points["s_per_iteration"].max())
+                    if right > fx[-1]:
+                        fx, fy = np.append(fx, right), np.append(fy, fy[-1])
+                    ax.step(fx, fy, where="post", color="0.3", linestyle="--", linewidth=1.0,
+                            label="Pareto front (best Dice at most this cost)",
+                            gid="pareto")  # fmt: skip
+                    ax.legend(fontsize="x-small", frameon=False, loc="lower right")
+            ax.set_xscale("log")
+            ax.set_xlabel("training seconds per iteration (median over seeds, log)")
+            ax.set_ylabel(label + " (mean of case means)")
+            ax.margins(x=0.25, y=0.15)
+    if not facets:
+        _no_data(axes[0, 0])
+    return fig
+
+
+def plot_cost_accuracy(metrics: pd.DataFrame, runs: list[dict], out_stem: Path) -> list[Path]:
+    """Accuracy against training cost, one column per dataset x backbone.
+
+    x: training seconds per iteration, the median over the variant's seeds of
+    1 / ``iterations_per_s`` from run.json (log axis); y: mean Dice (top) and mean HD95 mm
+    (bottom) over cases of the case means (as in the ablation figure). One marker per
+    variant x output (the baseline's coarse output only), labelled with the variant and the
+    head settings (expert_width, fusion, gate_resolution) that differ between the variants;
+    the Dice Pareto front (best Dice for at most that cost) is a dashed step line and its
+    points have a black edge. Returns ``[]`` (nothing written) when no dataset x backbone has
+    at least two timed variants; see :func:`cost_accuracy_summary` for the numbers.
+    """
+    summary = cost_accuracy_summary(metrics, runs)
+    if summary.empty:
+        return []
+    with _style():
+        fig = _cost_figure(summary)
         return _save(fig, out_stem)

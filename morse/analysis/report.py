@@ -733,6 +733,26 @@ def _runtime_table(
     return pd.DataFrame(rows)
 
 
+def _cost_table(cost: pd.DataFrame) -> pd.DataFrame:
+    """variant, output, s/iteration, mean Dice, mean HD95 (mm), on the Pareto front (yes/no)."""
+    if cost.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "dataset": cost["dataset"],
+            "backbone": cost["backbone"],
+            "variant": cost["label"],
+            "output": cost["output"],
+            "s/iteration": [_fmt(v, 4) for v in cost["s_per_iteration"]],
+            "timed runs": cost["n_timed_runs"],
+            "Dice": [_fmt(v, _digits("dice")) for v in cost["dice"]],
+            "HD95 (mm)": [_fmt(v, _digits("hd95_mm")) for v in cost["hd95_mm"]],
+            "n cases": cost["n_cases"],
+            "on the front": ["yes" if f else "no" for f in cost["on_front"]],
+        }
+    )
+
+
 def _config_table(runs: list[dict[str, Any]], field: str) -> pd.DataFrame:
     """Distinct ``run.json[field]`` dicts per dataset/backbone/variant."""
     rows = []
@@ -877,6 +897,27 @@ def _ablation_figure(
     )
 
 
+def _cost_figure(
+    metrics: pd.DataFrame, runs: list[dict[str, Any]], figures_dir: Path
+) -> dict[str, Any] | None:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    paths = _figures.plot_cost_accuracy(metrics, runs, figures_dir / "cost_accuracy")
+    if not paths:
+        return None
+    devices = ", ".join(_distinct(runs, "device")) or "n/a"
+    return _figure_entry(
+        "Cost against accuracy",
+        "Training seconds per iteration (log axis; median over seeds of 1 / it/s) against the "
+        "mean over test cases of the case means, Dice on top and HD95 (mm) below; one marker "
+        "per variant and scored output (circle: coarse, diamond: refined). Dashed step line: "
+        "the Pareto front, the best Dice for at most that cost (black-edged markers). The "
+        "timings are CPU timings from the training runs themselves (the it/s each run.json "
+        "records for the variant's own training stage, not a separate benchmark), so they "
+        f"include data loading and logging. Devices: {devices}.",
+        paths,
+    )
+
+
 def _read_boundary(path: Path) -> pd.DataFrame | None:
     """boundary.csv (errors vs distance to the reference boundary), None when absent."""
     if not path.exists():
@@ -977,6 +1018,7 @@ def build_report(
     published = _published_table(summary, references)
     empty = _empty_table(empty_counts)
     runtime = _runtime_table(runs, pretrain)
+    cost = _cost_table(_figures.cost_accuracy_summary(metrics, runs))
     ablations = _figures.ablation_summary(metrics, runs)
     ablation_table = _ablation_table(ablations)
     head = _config_table(runs, "head")
@@ -1036,6 +1078,8 @@ def build_report(
         "published_html": _html_table(published) if len(published) else "",
         "empty_html": _html_table(empty) if len(empty) else "",
         "runtime_html": _html_table(runtime) if len(runtime) else "",
+        "cost_figure": _cost_figure(metrics, runs, figures_dir),
+        "cost_html": _html_table(cost) if len(cost) else "",
         "versions_html": _html_table(versions) if len(versions) else "",
         "config_text": json.dumps(config, indent=2, sort_keys=True, default=str)
         if config is not None

@@ -437,3 +437,140 @@ def test_boundary_error_rate_matches_hand_value(tmp_path: Path) -> None:
     assert (near["low"], near["high"]) == pytest.approx((8 / 40, 22 / 60))
     paths = figures.plot_boundary_errors(make_boundary(), tmp_path / "boundary")
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
+
+
+# --------------------------------------------------------------------------------------------
+# cost against accuracy
+# --------------------------------------------------------------------------------------------
+#: mean Dice level of each (variant, output); the baseline's refined rows must be ignored
+COST_LEVELS = {
+    ("baseline", "coarse"): 0.70,
+    ("baseline", "refined"): 0.99,
+    ("morse", "coarse"): 0.72,
+    ("morse", "refined"): 0.80,
+    ("morse-expert_width-64", "coarse"): 0.71,
+    ("morse-expert_width-64", "refined"): 0.85,
+}
+#: iterations_per_s per seed -> seconds per iteration 1/x: medians 0.25, 0.75 and 3.0
+COST_RATES = {
+    "baseline": [4.0, 2.0, 5.0],
+    "morse": [1.0, 2.0],
+    "morse-expert_width-64": [0.5, 0.25],
+}
+COST_HEADS = {
+    "baseline": None,
+    "morse": {"expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
+    "morse-expert_width-64": {"expert_width": 64, "fusion": "dense", "gate_resolution": "full"},
+}
+
+
+def make_cost_metrics() -> pd.DataFrame:
+    """Dice = level + case offset + seed offset +-0.1 per class; a background row of 1.0;
+    case c3 only in seed 0, so the case means differ from the pooled mean. HD95 = 20 - 10 Dice."""
+    case_offsets = {"c1": 0.0, "c2": 0.1, "c3": -0.2}
+    rows = []
+    for (variant, output), level in COST_LEVELS.items():
+        for seed in (0, 1):
+            for case, offset in case_offsets.items():
+                if case == "c3" and seed == 1:
+                    continue
+                for index, name, shift in ((0, "background", None), (1, "a", 0.1), (2, "b", -0.1)):
+                    dice = 1.0 if shift is None else level + offset + 0.02 * seed + shift
+                    rows.append(
+                        {"dataset": "phantom2d", "backbone": "unet", "variant": variant,
+                         "seed": seed, "output": output, "case": case, "class": name,
+                         "class_index": index, "dice": dice, "hd95_mm": 20.0 - 10.0 * dice}
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def make_cost_runs(rates: dict[str, list[float | None]] | None = None) -> list[dict]:
+    return [
+        {
+            "dataset": "phantom2d",
+            "backbone": "unet",
+            "variant": variant,
+            "seed": seed,
+            "head": COST_HEADS.get(variant),
+            "iterations_per_s": rate,
+            "wall_time_s": 10.0,
+            "train": {"iterations": 200},
+        }  # fmt: skip
+        for variant, per_seed in (rates or COST_RATES).items()
+        for seed, rate in enumerate(per_seed)
+    ]
+
+
+def _cost_expected_dice(level: float) -> float:
+    # case means (classes, then seeds): c1 level + 0.01, c2 level + 0.11, c3 level - 0.2
+    return ((level + 0.01) + (level + 0.11) + (level - 0.2)) / 3
+
+
+def test_cost_accuracy_points_are_median_cost_and_case_means() -> None:
+    summary = figures.cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
+    assert list(zip(summary["variant"], summary["output"], strict=True)) == [
+        ("baseline", "coarse"),
+        ("morse", "coarse"),
+        ("morse", "refined"),
+        ("morse-expert_width-64", "coarse"),
+        ("morse-expert_width-64", "refined"),
+    ]
+    fig = figures._cost_figure(summary)
+    dice_ax, hd_ax = fig.axes[0], fig.axes[1]
+    seconds = {"baseline": 0.25, "morse": 0.75, "morse-expert_width-64": 3.0}
+    for (variant, output), level in COST_LEVELS.items():
+        if variant == "baseline" and output == "refined":
+            assert not any(ln.get_gid() == "point:baseline:refined" for ln in dice_ax.lines)
+            continue
+        gid = f"point:{variant}:{output}"
+        dice_point = next(ln for ln in dice_ax.lines if ln.get_gid() == gid)
+        hd_point = next(ln for ln in hd_ax.lines if ln.get_gid() == gid)
+        dice = _cost_expected_dice(level)
+        assert dice_point.get_xdata()[0] == pytest.approx(seconds[variant])
+        assert hd_point.get_xdata()[0] == pytest.approx(seconds[variant])
+        assert dice_point.get_ydata()[0] == pytest.approx(dice)
+        assert hd_point.get_ydata()[0] == pytest.approx(20.0 - 10.0 * dice)
+    assert dice_ax.get_xscale() == "log"
+    # labels name the head setting that differs between the variants, and only that one
+    labels = dict(zip(summary["variant"], summary["label"], strict=True))
+    assert labels == {
+        "baseline": "baseline",
+        "morse": "morse (expert_width=32)",
+        "morse-expert_width-64": "morse-expert_width-64 (expert_width=64)",
+    }
+
+
+def test_cost_accuracy_pareto_front() -> None:
+    summary = figures.cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
+    front = summary[summary["on_front"]]
+    # by hand: baseline (0.25 s, Dice 0.70), morse refined (0.75 s, 0.80 beats its coarse 0.72),
+    # width 64 refined (3 s, 0.85 beats everything cheaper); the other two are dominated
+    assert set(zip(front["variant"], front["output"], strict=True)) == {
+        ("baseline", "coarse"),
+        ("morse", "refined"),
+        ("morse-expert_width-64", "refined"),
+    }
+    step = next(
+        ln for ln in figures._cost_figure(summary).axes[0].lines if ln.get_gid() == "pareto"
+    )
+    assert list(step.get_xdata()) == pytest.approx([0.25, 0.75, 3.0])
+    expected = [_cost_expected_dice(x) for x in (0.70, 0.80, 0.85)]
+    assert list(step.get_ydata()) == pytest.approx(expected)
+    assert step.get_drawstyle() == "steps-post"
+
+
+def test_pareto_front_ties_and_missing_values() -> None:
+    cost = np.array([1.0, 1.0, 2.0, 0.5, np.nan])
+    score = np.array([0.5, 0.6, 0.6, 0.4, 0.9])
+    assert list(figures._pareto_front(cost, score)) == [False, True, False, True, False]
+
+
+def test_cost_accuracy_needs_two_timed_variants(tmp_path: Path) -> None:
+    metrics = make_cost_metrics()
+    # only morse timed: baseline has no rate, the width-64 variant a zero rate
+    runs = make_cost_runs({"baseline": [None], "morse": [1.0, 2.0], "morse-expert_width-64": [0]})
+    assert figures.plot_cost_accuracy(metrics, runs, tmp_path / "cost") == []
+    assert not list(tmp_path.iterdir())
+    assert figures.cost_accuracy_summary(metrics, runs).empty
+    paths = figures.plot_cost_accuracy(metrics, make_cost_runs(), tmp_path / "cost")
+    assert [p.name for p in paths] == ["cost.png", "cost.svg"] and all(p.exists() for p in paths)

@@ -473,3 +473,26 @@ def test_ablation_and_boundary_sections(synapse_report: tuple[Path, str]) -> Non
     boundary = _section(html, "boundary")
     assert 'src="data:image/png;base64,' in boundary and "not computed" not in boundary
     assert "boundary.csv" in _section(html, "provenance")
+
+
+def test_runtime_section_has_cost_table(synapse_report: tuple[Path, str]) -> None:
+    path, html = synapse_report
+    runtime = _section(html, "runtime")
+    assert "Cost against accuracy" in runtime
+    assert 'src="data:image/png;base64,' in runtime
+    assert (path.parent / "figures" / "cost_accuracy.png").exists()
+    assert "CPU timings from the training runs themselves" in runtime
+    table = runtime[runtime.index("<th>s/iteration</th>") - 400 :]
+    for header in ("variant", "output", "s/iteration", "Dice", "HD95 (mm)", "on the front"):
+        assert f"<th>{header}</th>" in table
+    # both timed runs record 1.6 it/s -> 0.625 s per iteration; the ablation variant has no
+    # run.json and so no timing: it is not in the cost table
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("</table>")[0], re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows if "<td>" in r]
+    assert [c[2:4] for c in cells] == [["baseline", "coarse"], ["morse", "coarse"],
+                                       ["morse", "refined"]]  # fmt: skip
+    assert all(c[4] == "0.6250" for c in cells)
+    # all at the same cost: the front is the single point with the best Dice
+    best = max(range(len(cells)), key=lambda i: float(cells[i][6]))
+    assert [c[-1] for c in cells] == ["yes" if i == best else "no" for i in range(len(cells))]
+    assert "morse-num_points-512" not in table
