@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/config.yaml
 CORES ?= all
+BENCH_ARGS ?= --quick
 
 .PHONY: run test lint dry-run bench clean-results help
 
@@ -27,7 +28,7 @@ test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ru
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
-bench: $(STAMP)  ## step time, memory and FLOPs of every variant -> benchmarks/results/
+bench: $(STAMP)  ## step time, memory, FLOPs per variant -> benchmarks/results/ (BENCH_ARGS= for the full grid)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff only
