@@ -75,7 +75,34 @@ def _build_transforms(augment: str) -> list[MapTransform]:
     raise ValueError(f"unknown augmentation {augment!r}; use one of {AUGMENTATIONS}")
 
 
-class SliceDataset(Dataset):
+class CaseArrayCache:
+    """Mixin for datasets over prepared cases: memory-mapped arrays opened once per process,
+    label range checked once per case. Attributes named in ``_TRANSIENT`` are dropped when the
+    dataset is pickled into worker processes (memory maps are reopened there)."""
+
+    _TRANSIENT: tuple[str, ...] = ("_cache",)
+    root: Path
+    num_classes: int | None
+    _cache: dict[str, tuple[np.ndarray, np.ndarray]]
+    _checked: set[str]
+
+    def _arrays(self, case: str) -> tuple[np.ndarray, np.ndarray]:
+        if case not in self._cache:
+            arrays = load_case(self.root, case, mmap=True)
+            if case not in self._checked:
+                check_label_range(arrays[1], self.num_classes, case, self.root)
+                self._checked.add(case)
+            self._cache[case] = arrays
+        return self._cache[case]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._TRANSIENT:
+            state[name] = {}
+        return state
+
+
+class SliceDataset(CaseArrayCache, Dataset):
     """2D training samples: every axial slice of the given cases of a prepared dataset.
 
     ``dataset[i]`` (or ``dataset[(i, sample_seed)]``, as produced by :class:`EpochShuffleSampler`)
@@ -123,19 +150,6 @@ class SliceDataset(Dataset):
             _, label = self._arrays(case)
             self._items.extend((ci, z) for z in range(label.shape[0]))
 
-    def _arrays(self, case: str) -> tuple[np.ndarray, np.ndarray]:
-        if case not in self._cache:
-            arrays = load_case(self.root, case, mmap=True)
-            if case not in self._checked:
-                check_label_range(arrays[1], self.num_classes, case, self.root)
-                self._checked.add(case)
-            self._cache[case] = arrays
-        return self._cache[case]
-
-    def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in worker processes
-        state = self.__dict__.copy()
-        state["_cache"] = {}
-        return state
 
     def __len__(self) -> int:
         return len(self._items)

@@ -18,15 +18,14 @@ import torch
 from monai.transforms.utils import generate_pos_neg_label_crop_centers, map_binary_to_indices
 from torch.utils.data import Dataset
 
-from morse.data.loading import check_label_range
-from morse.data.prepared import load_case
+from morse.data.loading import CaseArrayCache
 
 __all__ = ["AUGMENTATIONS_3D", "PatchDataset"]
 
 AUGMENTATIONS_3D = ("flip", "none")
 
 
-class PatchDataset(Dataset):
+class PatchDataset(CaseArrayCache, Dataset):
     """3D training patches, one per case per epoch.
 
     ``dataset[i]`` or ``dataset[(i, sample_seed)]`` returns ``{"image": float32 (C, D, H, W),
@@ -36,6 +35,8 @@ class PatchDataset(Dataset):
     dataset's own random state (``seed``). With ``num_classes``, every case's label is checked
     once, when first loaded, to lie in ``[0, num_classes)`` (:class:`DataError` naming the case).
     """
+
+    _TRANSIENT = ("_cache", "_indices")
 
     def __init__(
         self,
@@ -65,21 +66,6 @@ class PatchDataset(Dataset):
         self._checked: set[str] = set()  # label range checked (kept across worker pickling)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._indices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def _arrays(self, case: str) -> tuple[np.ndarray, np.ndarray]:
-        if case not in self._cache:
-            arrays = load_case(self.root, case, mmap=True)
-            if case not in self._checked:
-                check_label_range(arrays[1], self.num_classes, case, self.root)
-                self._checked.add(case)
-            self._cache[case] = arrays
-        return self._cache[case]
-
-    def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in worker processes
-        state = self.__dict__.copy()
-        state["_cache"] = {}
-        state["_indices"] = {}
-        return state
 
     def __len__(self) -> int:
         return len(self.cases)
