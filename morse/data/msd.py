@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
+
+from morse.data.atomic import atomic_path
 
 
 def save_msd_case(
@@ -31,3 +35,17 @@ def save_msd_case(
         (root / folder).mkdir(parents=True, exist_ok=True)
         nib.save(nifti, root / folder / f"{case}.nii.gz")
     return {"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"}
+
+
+def write_msd_dataset(
+    raw_dir: Path,
+    cases: Iterable[tuple[str, np.ndarray, np.ndarray, Sequence[float]]],
+    meta: dict[str, Any],
+) -> None:
+    """Write a whole MSD-layout raw dataset atomically: every ``(case, image, label, spacing)``
+    via :func:`save_msd_case`, then ``dataset.json`` (``meta`` plus the training list)."""
+    with atomic_path(Path(raw_dir)) as tmp:
+        training = [save_msd_case(tmp, *case) for case in cases]
+        meta = {**meta, "licence": "CC0", "release": "1.0", "numTraining": len(training),
+                "numTest": 0, "training": training, "test": []}
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

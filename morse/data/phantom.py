@@ -22,15 +22,13 @@ of ``seed`` (case ``i`` depends only on ``(seed, i)``, not on ``n_cases``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from morse.data.atomic import atomic_path
-from morse.data.msd import save_msd_case
+from morse.data.msd import write_msd_dataset
 
 __all__ = ["PHANTOM_CLASSES", "generate_phantom2d", "phantom_case"]
 
@@ -301,41 +299,24 @@ def generate_phantom2d(
     """
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
-    raw_dir = Path(raw_dir)
-    training = []
-    with atomic_path(raw_dir) as tmp:
-        (tmp / "imagesTr").mkdir(parents=True)
-        (tmp / "labelsTr").mkdir()
+    def cases():
         for i in range(n_cases):
-            case = f"phantom_{i:03d}"
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
             image, label, spacing = phantom_case(
-                rng,
-                n_slices,
-                size,
-                noise=noise,
-                blur=blur,
-                bias=bias,
-                deform=deform,
-                texture=texture,
+                rng, n_slices, size, noise=noise, blur=blur, bias=bias, deform=deform, texture=texture
             )
-            training.append(save_msd_case(tmp, case, image, label, spacing))
-        meta = {
-            "name": name,
-            "description": (
-                f"Synthetic abdominal CT phantom (seed {seed}, {n_cases} cases x {n_slices} "
-                f"slices of {size}x{size}; noise {noise} HU, blur {blur} px, bias {bias}, "
-                f"deform {deform}, texture {texture} HU)"
-            ),
-            "reference": "morse-bench phantom generator (morse/data/phantom.py)",
-            "licence": "CC0",
-            "release": "1.0",
-            "tensorImageSize": "3D",
-            "modality": {"0": "CT"},
-            "labels": {str(i): n for i, n in enumerate(PHANTOM_CLASSES)},
-            "numTraining": n_cases,
-            "numTest": 0,
-            "training": training,
-            "test": [],
-        }
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+            yield f"phantom_{i:03d}", image, label, spacing
+
+    meta = {
+        "name": name,
+        "description": (
+            f"Synthetic abdominal CT phantom (seed {seed}, {n_cases} cases x {n_slices} "
+            f"slices of {size}x{size}; noise {noise} HU, blur {blur} px, bias {bias}, "
+            f"deform {deform}, texture {texture} HU)"
+        ),
+        "reference": "morse-bench phantom generator (morse/data/phantom.py)",
+        "tensorImageSize": "3D",
+        "modality": {"0": "CT"},
+        "labels": {str(i): n for i, n in enumerate(PHANTOM_CLASSES)},
+    }
+    write_msd_dataset(Path(raw_dir), cases(), meta)

@@ -21,14 +21,12 @@ deterministic function of ``seed`` (case ``i`` depends only on ``(seed, i)``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from morse.data.atomic import atomic_path
-from morse.data.msd import save_msd_case
+from morse.data.msd import write_msd_dataset
 
 __all__ = ["BRATS_LABELS", "BRATS_MODALITIES", "generate_phantom3d", "phantom3d_case"]
 
@@ -172,34 +170,24 @@ def generate_phantom3d(
     """
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
-    raw_dir = Path(raw_dir)
-    training = []
-    with atomic_path(raw_dir) as tmp:
-        (tmp / "imagesTr").mkdir(parents=True)
-        (tmp / "labelsTr").mkdir()
+    def cases():
         for i in range(n_cases):
-            case = f"BRATS_{i + 1:03d}"
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
             image, label = phantom3d_case(
                 rng, size, depth, noise=noise, blur=blur, bias=bias, deform=deform
             )
-            training.append(save_msd_case(tmp, case, image, label, (1.0, 1.0, 1.0)))
-        meta = {
-            "name": name,
-            "description": (
-                f"Synthetic brain-tumour MRI phantom (seed {seed}, {n_cases} cases of "
-                f"{depth or size}x{size}x{size}; noise {noise}, blur {blur} vx, bias {bias}, "
-                f"deform {deform}), MSD Task01_BrainTumour layout"
-            ),
-            "reference": "morse-bench phantom generator (morse/data/phantom3d.py)",
-            "licence": "CC0",
-            "release": "1.0",
-            "tensorImageSize": "4D",
-            "modality": dict(BRATS_MODALITIES),
-            "labels": dict(BRATS_LABELS),
-            "numTraining": n_cases,
-            "numTest": 0,
-            "training": training,
-            "test": [],
-        }
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+            yield f"BRATS_{i + 1:03d}", image, label, (1.0, 1.0, 1.0)
+
+    meta = {
+        "name": name,
+        "description": (
+            f"Synthetic brain-tumour MRI phantom (seed {seed}, {n_cases} cases of "
+            f"{depth or size}x{size}x{size}; noise {noise}, blur {blur} vx, bias {bias}, "
+            f"deform {deform}), MSD Task01_BrainTumour layout"
+        ),
+        "reference": "morse-bench phantom generator (morse/data/phantom3d.py)",
+        "tensorImageSize": "4D",
+        "modality": dict(BRATS_MODALITIES),
+        "labels": dict(BRATS_LABELS),
+    }
+    write_msd_dataset(Path(raw_dir), cases(), meta)
