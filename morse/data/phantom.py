@@ -299,6 +299,7 @@ def generate_phantom2d(
     """
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
+
     def cases():
         for i in range(n_cases):
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
