@@ -7,7 +7,7 @@ CONFIG ?= config/config.yaml
 CORES ?= all
 BENCH_ARGS ?= --quick
 
-.PHONY: run test lint dry-run bench clean-results help
+.PHONY: run test test-slurm lint dry-run bench clean-results help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/:/'
@@ -27,6 +27,16 @@ dry-run: $(STAMP)  ## show the plan of jobs without running them
 test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ruff
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+SLURM_STAMP := $(VENV)/.installed-slurm
+$(SLURM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
+	touch $(SLURM_STAMP)
+
+test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started here (root, Debian; ~5 min)
+	bash scripts/slurm_localhost.sh up
+	SLURM_CONF=$${MORSE_SLURM_DIR:-/tmp/morse-slurm}/slurm.conf MORSE_TEST_SLURM=1 PATH=$(CURDIR)/$(BIN):$$PATH \
+		$(BIN)/python -m pytest -q -m slurm tests/slurm; status=$$?; bash scripts/slurm_localhost.sh down; exit $$status
 
 bench: $(STAMP)  ## step time, memory, FLOPs per variant -> benchmarks/results/ (BENCH_ARGS= for the full grid)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -4,17 +4,14 @@ config as ``module:builder``, runs through the real workflow into the tables and
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import ROOT, make_workdir, run_snakemake, workflow_env
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME = "toy_mod:build"
 
 TOY_MODULE = '''
@@ -54,24 +51,14 @@ def test_add_a_backbone_by_module_path(tmp_path: Path) -> None:
     modules.mkdir()
     (modules / "toy_mod.py").write_text(textwrap.dedent(TOY_MODULE))
     # Step 2: its name under `backbones:` in the config.
-    workdir = tmp_path / "work"
-    (workdir / "config").mkdir(parents=True)
-    shutil.copy(ROOT / "config" / "reference_results.csv", workdir / "config")
+    workdir = make_workdir(tmp_path / "work")
     config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
     config["backbones"] = {NAME: {}}
     configfile = workdir / "config" / "toy.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     # Step 3: run the workflow.
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(modules), os.environ.get("PYTHONPATH")) if p),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(workdir), "--cores", "2", "--configfile", str(configfile)],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
+    pythonpath = os.pathsep.join(p for p in (str(modules), os.environ.get("PYTHONPATH")) if p)
+    result = run_snakemake(workdir, "--configfile", str(configfile), env=workflow_env(PYTHONPATH=pythonpath))
     assert result.returncode == 0, result.stderr[-4000:]
 
     experiment = config["experiment"]

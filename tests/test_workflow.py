@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from workflow_runner import ROOT, make_workdir, run_snakemake
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(workdir), "--cores", "2", *args],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
+    return run_snakemake(workdir, *args)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    (workdir / "config").mkdir()
-    shutil.copy(ROOT / "config" / "reference_results.csv", workdir / "config")
+    workdir = make_workdir(tmp_path_factory.mktemp("workflow"))
     result = _snakemake(workdir, "--configfile", str(ROOT / "config" / "tiny.yaml"))
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
@@ -72,7 +62,7 @@ def test_run_json_records_provenance(tiny_run: Path) -> None:
 def test_rerun_is_a_no_op_and_a_changed_hyper_parameter_retrains(tiny_run: Path) -> None:
     dry = _snakemake(tiny_run, "--configfile", str(ROOT / "config" / "tiny.yaml"), "-n")
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
-    changed = tiny_run / "changed.yaml"
+    changed = tiny_run / "config" / "changed.yaml"  # config/: the user's inputs, not outputs
     changed.write_text((ROOT / "config" / "tiny.yaml").read_text().replace("expert_width: 8", "expert_width: 4"))
     dry = _snakemake(tiny_run, "--configfile", str(changed), "-n")
     out = dry.stdout + dry.stderr
@@ -89,6 +79,30 @@ def test_unknown_config_key_fails_before_any_job(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "learnin_rate" in result.stdout + result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_parallel_jobs_write_only_their_declared_outputs(tiny_run: Path) -> None:
+    # the fixture ran with --cores 2 and 1 thread per job: the two variants trained side by side
+    runs = [json.loads((tiny_run / f"results/tiny/phantom2d/unet/{variant}/seed0/run.json").read_text())
+            for variant in ("baseline", "morse")]
+    (first, second) = sorted(runs, key=lambda run: run["started_at"])
+    assert second["started_at"] < first["finished_at"], "the training jobs did not overlap"
+    # every file on disk is exactly one job's declared output (or inside a declared output
+    # folder, or a declared log): no job writes a file another job owns or that nobody declared
+    summary = run_snakemake(tiny_run, "--summary", "--configfile", str(ROOT / "config" / "tiny.yaml"))
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    rows = [line.split("\t") for line in summary.stdout.splitlines()[1:] if "\t" in line]
+    outputs = [row[0] for row in rows]
+    assert len(outputs) == len(set(outputs))
+    logs = {log for row in rows for log in row[3].split(",") if log and log != "-"}
+    declared = set(outputs) | logs
+    written = {str(path.relative_to(tiny_run)) for path in tiny_run.rglob("*")
+               if path.is_file() and path.parts[len(tiny_run.parts)] not in (".snakemake", "config")}
+    undeclared = {path for path in written
+                  if not any(path == owner or path.startswith(owner + "/") for owner in declared)}
+    assert not undeclared, sorted(undeclared)[:10]
+    assert "results/tiny/metrics.csv" in outputs and not list(tiny_run.rglob(".tmp-*"))
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -148,4 +162,7 @@ def test_dry_run_lists_the_whole_plan_with_pretraining_feeding_every_variant(
     train_blocks = [block for block in out.split("\nrule ") if block.startswith("train:")]
     assert len(train_blocks) == counts["train"]
     assert all("/pretrain/seed" in block.split("output:")[0] for block in train_blocks)
+    if config_name == "paper.yaml":  # device: cuda -> one GPU per job (SLURM: --gpus=1)
+        heavy = [block for block in out.split("\nrule ") if block.split(":")[0] in ("pretrain", "train", "evaluate")]
+        assert heavy and all("gpu=1" in block for block in heavy)
     assert not (tmp_path / "data").exists()  # a dry run touches nothing

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 
@@ -35,3 +37,15 @@ def git_commit(repo: Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "SLURM_JOB_PARTITION", "SLURM_JOB_NODELIST", "SLURM_CPUS_PER_TASK")
+
+
+def execution_host() -> dict[str, str]:
+    """The machine a run executed on and, under SLURM, its job id, partition and CPUs."""
+    host = {"hostname": socket.gethostname()}
+    for variable in SCHEDULER_VARIABLES:
+        if variable in os.environ:
+            host[variable.lower()] = os.environ[variable]
+    return host

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from morse.data.loading3d import PatchDataset
 from morse.data.prepared import DatasetInfo, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
-from morse.engine.provenance import git_commit, package_versions
+from morse.engine.provenance import execution_host, git_commit, package_versions
 from morse.method import CoarseLoss, HeadConfig, Segmenter, point_loss_weight
 
 
@@ -194,6 +195,7 @@ def train_run(
         num_workers=settings["num_workers"], pin_memory=device.type == "cuda",
     )
     model.train()
+    started_at = _utc_now()
     started = time.perf_counter()
     bar = tqdm(range(start, max_iterations), desc=_run_name(run), disable=not progress,
                initial=start, total=max_iterations, unit="it")
@@ -243,6 +245,9 @@ def train_run(
         **run,
         "device_requested": run["device"],
         "device": describe_device(device),
+        "host": execution_host(),
+        "started_at": started_at,  # of this (possibly resumed) attempt, UTC
+        "finished_at": _utc_now(),
         "wall_time_s": round(wall, 3),
         "iterations_per_s": round(trained / max(time.perf_counter() - started, 1e-9), 4),
         "resumed_from_iteration": start,
@@ -257,6 +262,10 @@ def train_run(
     write_json(out_dir / "run.json", record)
     checkpoint_path.unlink(missing_ok=True)
     return record
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 import torch
 import yaml
 from reliability_helpers import ROOT, assert_same_log, assert_same_weights, make_run
+from workflow_runner import make_workdir, run_snakemake, snakemake_command, workflow_env
 
 from morse.data.loading import EpochShuffleSampler, SliceDataset, infinite_loader
 from morse.data.prepared import read_dataset_info
@@ -96,10 +96,6 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "morse.cli"]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-
 def _wait_then_kill(proc: subprocess.Popen, checkpoint: Path, group: bool = False, timeout: float = 120) -> None:
     """SIGKILL ``proc`` (or its whole process group) as soon as ``checkpoint`` exists."""
     deadline = time.monotonic() + timeout
@@ -132,7 +128,7 @@ def _train_cmd(run: dict, data: Path, out: Path) -> list[str]:
 
 def _evaluate(run_dir: Path, data: Path) -> bytes:
     result = subprocess.run([*_cli(), "evaluate", "--run-dir", str(run_dir), "--data", str(data),
-                             "--no-progress"], capture_output=True, text=True, env=_env(), timeout=120)
+                             "--no-progress"], capture_output=True, text=True, env=workflow_env(), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return (run_dir / "metrics.csv").read_bytes()
 
@@ -141,14 +137,14 @@ def _evaluate(run_dir: Path, data: Path) -> bytes:
 def test_sigkill_then_rerun_equals_uninterrupted_cli(tiny_prepared: Path, tmp_path: Path) -> None:
     run = make_run("morse", iterations=40, checkpoint_every=2, log_every=1)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference = subprocess.Popen(_train_cmd(run, tiny_prepared, straight), env=_env(),
+    reference = subprocess.Popen(_train_cmd(run, tiny_prepared, straight), env=workflow_env(),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    proc = subprocess.Popen(_train_cmd(run, tiny_prepared, killed), env=_env(),
+    proc = subprocess.Popen(_train_cmd(run, tiny_prepared, killed), env=workflow_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_then_kill(proc, killed / "checkpoint.pt")
     assert not (killed / "model.pt").exists()
-    again = subprocess.run(_train_cmd(run, tiny_prepared, killed), env=_env(),
+    again = subprocess.run(_train_cmd(run, tiny_prepared, killed), env=workflow_env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
@@ -161,22 +157,18 @@ def test_sigkill_then_rerun_equals_uninterrupted_cli(tiny_prepared: Path, tmp_pa
 
 
 def _snakemake(workdir: Path, *args: str, popen: bool = False):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--cores", "1", *args]
-    # (targets before --configfile, which takes every following word as a config file)
     if popen:  # own process group: the kill must reach the training job too
-        return subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+        return subprocess.Popen(snakemake_command(workdir, *args, cores=1), env=workflow_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    return run_snakemake(workdir, *args, cores=1, timeout=600)
 
 
 @pytest.mark.slow
 def test_sigkill_of_snakemake_then_rerun_incomplete_equals_uninterrupted(tmp_path: Path) -> None:
     from morse.config import load_config, pretrain_config
 
-    workdir = tmp_path / "workflow"
-    (workdir / "config").mkdir(parents=True)
-    shutil.copy(ROOT / "config" / "reference_results.csv", workdir / "config")
+    workdir = make_workdir(tmp_path / "workflow")
     config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
     config["train"].update(pretrain_iterations=40, checkpoint_every=2)
     configfile = workdir / "config" / "resume.yaml"
@@ -199,7 +191,7 @@ def test_sigkill_of_snakemake_then_rerun_incomplete_equals_uninterrupted(tmp_pat
     assert run["config_hash"] == record["config_hash"]
     data = workdir / "data" / "prepared" / "phantom2d"
     straight = tmp_path / "straight"
-    result = subprocess.run(_train_cmd(run, data, straight), env=_env(), capture_output=True, text=True,
+    result = subprocess.run(_train_cmd(run, data, straight), env=workflow_env(), capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_weights(straight / "model.pt", run_dir / "model.pt")
