@@ -1086,11 +1086,20 @@ def _cost_labels(
             heads.setdefault(key[2], head)
     extra: dict[str, list[str]] = {v: [] for v in variants}
     for knob in _COST_LABEL_KNOBS:
-        values = {v: h[knob] for v, h in heads.items() if h.get(knob) is not None}
+        values = {v: h[knob] for v, h in heads.items()
+                  if h.get(knob) is not None and _knob_applies(h, knob)}
         if len({json.dumps(x, sort_keys=True, default=str) for x in values.values()}) > 1:
             for variant, value in values.items():
                 extra[variant].append(f"{knob}={_value_label(value)}")
     return {v: v + (f" ({', '.join(extra[v])})" if extra[v] else "") for v in variants}
+
+
+def _knob_applies(head: dict, knob: str) -> bool:
+    """Whether a head setting shapes the run: none does for the bare backbone (``head: none``,
+    whose recorded head settings are unused defaults); ``gate_resolution`` only with dense fusion."""
+    if head.get("head", "implicit") == "none":
+        return False
+    return knob != "gate_resolution" or head.get("fusion") == "dense"
 
 
 def _pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_frames import metric_frame, numbered
 
 from morse.analysis import figures
 from morse.analysis.figures import (
@@ -26,35 +27,18 @@ def make_metrics(
     """Tidy metrics frame: baseline (coarse) and morse (coarse, refined), given cases per variant."""
     cases = cases or {"baseline": ["c1", "c2", "c3"], "morse": ["c1", "c2", "c3"]}
     rng = np.random.default_rng(0)
-    rows = []
-    for variant, variant_cases in cases.items():
-        outputs = ["coarse"] if variant == "baseline" else ["coarse", "refined"]
-        for seed in seeds:
-            for output in outputs:
-                for case in variant_cases:
-                    for index, name in enumerate(CLASSES, start=1):
-                        dice = float(rng.uniform(0.6, 0.9))
-                        hd = float(rng.uniform(2, 20))
-                        rows.append(
-                            {
-                                "dataset": "phantom2d",
-                                "backbone": "unet",
-                                "variant": variant,
-                                "seed": seed,
-                                "output": output,
-                                "case": case,
-                                "class": name,
-                                "class_index": index,
-                                "dice": dice,
-                                "hd95_mm": hd,
-                                "hd95_vox": hd,
-                                "dice_authors": dice,
-                                "hd95_vox_authors": hd,
-                                "empty_reference": False,
-                                "empty_prediction": False,
-                            }
-                        )
-    return pd.DataFrame(rows)
+
+    def scores(*_: object) -> dict:
+        dice, hd = float(rng.uniform(0.6, 0.9)), float(rng.uniform(2, 20))
+        return {"dice": dice, "hd95_mm": hd, "hd95_vox": hd, "dice_authors": dice,
+                "hd95_vox_authors": hd, "empty_reference": False, "empty_prediction": False}
+
+    frames = [
+        metric_frame({variant: ["coarse"] if variant == "baseline" else ["coarse", "refined"]}, scores,
+                     classes=numbered(CLASSES), seeds=seeds, cases=variant_cases)
+        for variant, variant_cases in cases.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_run(
@@ -269,27 +253,11 @@ BASE_RUNS = [
 def make_ablation_metrics(variants: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Two seeds x four cases x two classes per variant/output; Dice and HD95 random."""
     rng = np.random.default_rng(3)
-    rows = []
-    for variant, outputs in (variants or ABLATION_VARIANTS).items():
-        for seed in (0, 1):
-            for output in outputs:
-                for case in ("c1", "c2", "c3", "c4"):
-                    for index, name in enumerate(CLASSES, start=1):
-                        rows.append(
-                            {
-                                "dataset": "phantom2d",
-                                "backbone": "unet",
-                                "variant": variant,
-                                "seed": seed,
-                                "output": output,
-                                "case": case,
-                                "class": name,
-                                "class_index": index,
-                                "dice": float(rng.uniform(0.5, 0.9)),
-                                "hd95_mm": float(rng.uniform(2, 20)),
-                            }
-                        )
-    return pd.DataFrame(rows)
+    return metric_frame(
+        variants or ABLATION_VARIANTS,
+        lambda *_: {"dice": float(rng.uniform(0.5, 0.9)), "hd95_mm": float(rng.uniform(2, 20))},
+        classes=numbered(CLASSES), seeds=(0, 1), cases=("c1", "c2", "c3", "c4"),
+    )
 
 
 def _panel(fig, knob: str, row: int = 0):  # noqa: ANN001, ANN202
@@ -457,10 +425,11 @@ COST_RATES = {
     "morse": [1.0, 2.0],
     "morse-expert_width-64": [0.5, 0.25],
 }
-COST_HEADS = {
-    "baseline": None,
-    "morse": {"expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
-    "morse-expert_width-64": {"expert_width": 64, "fusion": "dense", "gate_resolution": "full"},
+COST_HEADS = {  # as run.json records them: the bare backbone keeps the (unused) head defaults
+    "baseline": {"head": "none", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
+    "morse": {"head": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
+    "morse-expert_width-64": {"head": "implicit", "expert_width": 64, "fusion": "dense",
+                              "gate_resolution": "full"},
 }
 
 
@@ -538,6 +507,20 @@ def test_cost_accuracy_points_are_median_cost_and_case_means() -> None:
         "morse": "morse (expert_width=32)",
         "morse-expert_width-64": "morse-expert_width-64 (expert_width=64)",
     }
+
+
+def test_cost_labels_name_only_settings_the_head_uses() -> None:
+    heads = {
+        "baseline": {"head": "none", "expert_width": 256, "fusion": "dense", "gate_resolution": "full"},
+        "morse": {"head": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "coarse"},
+        "morse-pw": {"head": "implicit", "expert_width": 32, "fusion": "pointwise", "gate_resolution": "full"},
+    }
+    runs = [{"dataset": "d", "backbone": "b", "variant": v, "head": h} for v, h in heads.items()]
+    labels = figures._cost_labels(runs, "d", "b", list(heads))
+    # expert_width is the same for the two heads that use it; the baseline's 256 is unused.
+    # gate_resolution differs only through the pointwise head, which has no gate to resolve.
+    assert labels == {"baseline": "baseline", "morse": "morse (fusion=dense)",
+                      "morse-pw": "morse-pw (fusion=pointwise)"}
 
 
 def test_cost_accuracy_pareto_front() -> None:

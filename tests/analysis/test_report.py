@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_frames import metric_frame, numbered
 
 from morse.analysis import report
 from morse.analysis.report import build_report
@@ -33,35 +34,16 @@ def make_results(
     classes = classes or SYNAPSE
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
-    rows = []
-    arms = [("baseline", ["coarse"]), ("morse", ["coarse", "refined"])]
+    arms = {"baseline": ["coarse"], "morse": ["coarse", "refined"]}
     if extras:
-        arms.append(("morse-num_points-512", ["coarse", "refined"]))
-    for variant, outputs in arms:
-        for output in outputs:
-            for case in ("c1", "c2"):
-                for index, name in enumerate(classes, start=1):
-                    dice = float(rng.uniform(0.5, 0.9))
-                    rows.append(
-                        {
-                            "dataset": dataset,
-                            "backbone": "unet",
-                            "variant": variant,
-                            "seed": 0,
-                            "output": output,
-                            "case": case,
-                            "class": name,
-                            "class_index": index,
-                            "dice": dice,
-                            "hd95_mm": 5.0,
-                            "hd95_vox": 4.0,
-                            "dice_authors": dice,
-                            "hd95_vox_authors": 4.0,
-                            "empty_reference": False,
-                            "empty_prediction": False,
-                        }
-                    )
-    metrics = pd.DataFrame(rows)
+        arms["morse-num_points-512"] = ["coarse", "refined"]
+
+    def scores(*_: object) -> dict:
+        dice = float(rng.uniform(0.5, 0.9))
+        return {"dice": dice, "hd95_mm": 5.0, "hd95_vox": 4.0, "dice_authors": dice,
+                "hd95_vox_authors": 4.0, "empty_reference": False, "empty_prediction": False}
+
+    metrics = metric_frame(arms, scores, classes=numbered(classes), dataset=dataset)
     metrics.to_csv(root / "metrics.csv", index=False)
 
     summary_rows = []

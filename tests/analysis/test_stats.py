@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_frames import metric_frame
 
 from morse.analysis.stats import (
     STATS_COLUMNS,
@@ -22,44 +23,21 @@ CLASSES = [("liver", 1), ("spleen", 2)]
 
 def _frame(arms: dict, seeds=(1, 2), cases=CASES) -> pd.DataFrame:
     """arms: (variant, output) -> function(seed, case_idx, class_idx) -> (dice, hd95)."""
-    rows = []
-    for (variant, output), fn in arms.items():
-        for seed in seeds:
-            for ci, case in enumerate(cases):
-                for cls, idx in CLASSES:
-                    dice, hd = fn(seed, ci, idx)
-                    rows.append(
-                        {
-                            "dataset": "synapse",
-                            "backbone": "unet",
-                            "variant": variant,
-                            "seed": seed,
-                            "output": output,
-                            "case": case,
-                            "class": cls,
-                            "class_index": idx,
-                            "dice": dice,
-                            "hd95_mm": hd,
-                            "hd95_vox": 2 * hd,
-                        }
-                    )
-                # a region row with absurd values must be ignored by the case average
-                rows.append(
-                    {
-                        "dataset": "synapse",
-                        "backbone": "unet",
-                        "variant": variant,
-                        "seed": seed,
-                        "output": output,
-                        "case": case,
-                        "class": "WT",
-                        "class_index": -1,
-                        "dice": -100.0,
-                        "hd95_mm": 1e6,
-                        "hd95_vox": 1e6,
-                    }
-                )
-    return pd.DataFrame(rows)
+    outputs: dict[str, list[str]] = {}
+    for variant, output in arms:
+        outputs.setdefault(variant, []).append(output)
+
+    def scores(variant: str, output: str, seed: int, case: int, index: int) -> dict:
+        dice, hd = arms[(variant, output)](seed, case, index)
+        return {"dice": dice, "hd95_mm": hd, "hd95_vox": 2 * hd}
+
+    # a region row (WT) per case with absurd values, which the case average must ignore
+    def absurd(*_: object) -> dict:
+        return {"dice": -100.0, "hd95_mm": 1e6, "hd95_vox": 1e6}
+
+    common = {"seeds": seeds, "cases": cases, "dataset": "synapse"}
+    return pd.concat([metric_frame(outputs, scores, classes=dict(CLASSES), **common),
+                      metric_frame(outputs, absurd, classes={"WT": -1}, **common)], ignore_index=True)
 
 
 def base(seed: int, case: int, cls: int) -> tuple[float, float]:
