@@ -79,3 +79,15 @@ def test_recipe_prepares_zscore_volumes_with_brats_regions(raw3d: Path, tmp_path
     brain = image[0] != 0
     assert abs(float(image[1][brain].mean())) < 1e-3 and abs(float(image[1][brain].std()) - 1) < 1e-2
     assert info.spacing[info.cases[0]] == [1.0, 1.0, 1.0]
+
+
+def test_recipe_passes_the_image_quality_knobs_to_the_generator(tmp_path: Path) -> None:
+    knobs = {"noise": 0.0, "blur": 0.0, "bias": 0.0, "deform": 0.0}
+    entry = {"kind": "phantom3d", "phantom": {"n_cases": 1, "size": 16, "depth": 16, "seed": 4, **knobs}}
+    fetch_dataset("clean", entry, tmp_path / "clean")
+    image = np.asanyarray(nib.load(tmp_path / "clean" / "imagesTr" / "BRATS_001.nii.gz").dataobj)
+    expected, _ = phantom3d_case(np.random.default_rng(np.random.SeedSequence([4, 0])), 16, 16, **knobs)
+    # the generator writes (X, Y, Z, C); phantom3d_case returns (C, Z, Y, X)
+    assert np.array_equal(np.transpose(image, (3, 2, 1, 0)), expected)
+    noisy, _ = phantom3d_case(np.random.default_rng(np.random.SeedSequence([4, 0])), 16, 16)
+    assert not np.array_equal(noisy, expected)  # the defaults (noise 60, blur 1) differ
