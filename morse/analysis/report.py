@@ -777,6 +777,17 @@ def _config_table(runs: list[dict[str, Any]], field: str) -> pd.DataFrame:
     return table[ordered + [c for c in table.columns if c not in ordered]] if len(table) else table
 
 
+def _head_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """The head settings per variant; a bare backbone (``head: none``) shows "–" for the settings
+    it records but does not use."""
+    table = _config_table(runs, "head")
+    if "head" in table.columns:
+        knobs = [c for c in table.columns if c not in ("dataset", "backbone", "variant", "head")]
+        table[knobs] = table[knobs].astype(object)
+        table.loc[table["head"] == "none", knobs] = "–"
+    return table
+
+
 def _versions(runs: list[dict[str, Any]]) -> pd.DataFrame:
     found: dict[str, set[str]] = {}
     for run in runs:
@@ -1021,7 +1032,7 @@ def build_report(
     cost = _cost_table(_figures.cost_accuracy_summary(metrics, runs))
     ablations = _figures.ablation_summary(metrics, runs)
     ablation_table = _ablation_table(ablations)
-    head = _config_table(runs, "head")
+    head = _head_table(runs)
     train = _config_table(runs, "train")
     versions = _versions(runs)
 

@@ -478,3 +478,16 @@ def test_runtime_section_has_cost_table(synapse_report: tuple[Path, str]) -> Non
     best = max(range(len(cells)), key=lambda i: float(cells[i][6]))
     assert [c[-1] for c in cells] == ["yes" if i == best else "no" for i in range(len(cells))]
     assert "morse-num_points-512" not in table
+
+
+def test_head_table_hides_the_bare_backbones_unused_head_settings() -> None:
+    runs = [
+        {"dataset": "d", "backbone": "unet", "variant": "baseline",
+         "head": {"head": "none", "fusion": "none", "expert_width": 256, "num_points": 2048}},
+        {"dataset": "d", "backbone": "unet", "variant": "morse",
+         "head": {"head": "implicit", "fusion": "dense", "expert_width": 32, "num_points": 288}},
+    ]
+    table = report._head_table(runs).set_index("variant")
+    assert table.loc["baseline", "head"] == "none"
+    assert (table.loc["baseline", ["fusion", "expert_width", "num_points"]] == "–").all()
+    assert table.loc["morse", "expert_width"] == 32 and table.loc["morse", "num_points"] == 288
