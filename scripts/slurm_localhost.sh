@@ -98,6 +98,10 @@ this machine already has a SLURM configuration; run the test against that cluste
     ln -s "$CONF" "$SYSTEM_CONF" || infra_error "could not link $SYSTEM_CONF to $CONF"
 }
 
+controller_answers() {
+    SLURM_CONF="$CONF" timeout 10 scontrol ping 2>/dev/null | grep -q "UP"
+}
+
 wait_for_node() {
     local i state
     for i in $(seq 60); do
@@ -112,7 +116,7 @@ wait_for_node() {
 up() {
     install_packages
     start_munge
-    if [ -s "$CLUSTER_DIR/slurmctld.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/slurmctld.pid")" 2>/dev/null; then
+    if [ -s "$CONF" ] && controller_answers; then
         echo "slurm_localhost: already running (SLURM_CONF=$CONF)"
         link_system_conf
         wait_for_node
@@ -127,6 +131,12 @@ up() {
 }
 
 down() {
+    # ask the controller to stop itself and every slurmd (pid files can name a failed duplicate)
+    if [ -s "$CONF" ] && controller_answers; then
+        SLURM_CONF="$CONF" scontrol shutdown >/dev/null 2>&1 || true
+        local i
+        for i in $(seq 20); do controller_answers || break; sleep 0.5; done
+    fi
     local daemon
     for daemon in slurmd slurmctld; do
         if [ -s "$CLUSTER_DIR/$daemon.pid" ]; then
