@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +29,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from scipy import stats as sps
 
+from morse.analysis.stats import bootstrap_ci
 from morse.data.atomic import atomic_path
 from morse.method.config import HeadConfig
 
@@ -730,33 +729,14 @@ def _case_level_means(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
     return per_case.dropna(subset=["value"])
 
 
-def _bootstrap_mean_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Seeded 95% percentile bootstrap CI of the mean over cases; NaN with fewer than 2."""
-    values = np.asarray(values, dtype=float)
-    if values.size < 2:
-        return float("nan"), float("nan")
-    if np.ptp(values) == 0:
-        return float(values[0]), float(values[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = sps.bootstrap(
-            (values,),
-            np.mean,
-            n_resamples=_BOOTSTRAP_RESAMPLES,
-            confidence_level=0.95,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def _summary_row(
     group: pd.DataFrame | None, key: tuple[str, str, str, str], metric: str, **fields: Any
 ) -> dict[str, Any] | None:
     """Mean over cases with its bootstrap CI for one (dataset, backbone, variant, output)."""
     if group is None or group.empty:
         return None
-    low, high = _bootstrap_mean_ci(group["value"].to_numpy())
+    # percentile: a band for the curves, not a test; BCa is for the paired comparisons
+    low, high = bootstrap_ci(group["value"].to_numpy(), _BOOTSTRAP_RESAMPLES, methods=("percentile",))
     return {
         "dataset": key[0],
         "backbone": key[1],

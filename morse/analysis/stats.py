@@ -95,16 +95,21 @@ def rank_biserial(differences: np.ndarray) -> float:
 
 
 def bootstrap_ci(
-    differences: np.ndarray, n_resamples: int = 10000, seed: int = 0, confidence: float = 0.95
+    values: np.ndarray,
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    methods: tuple[str, ...] = ("BCa", "percentile"),
 ) -> tuple[float, float]:
-    """Seeded bootstrap CI of the mean: BCa, percentile if BCa is degenerate; NaN if n < 2."""
-    d = np.asarray(differences, dtype=float)
+    """Seeded bootstrap CI of the mean: the first of ``methods`` that gives a finite interval
+    (BCa, then percentile if BCa is degenerate); NaN if n < 2; the mean itself if all equal."""
+    d = np.asarray(values, dtype=float)
     if d.size < 2:
         return float("nan"), float("nan")
     if np.ptp(np.round(d, _TIE_DECIMALS)) == 0:
         mean = float(d.mean())
         return mean, mean
-    for method in ("BCa", "percentile"):
+    for method in methods:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = sps.bootstrap(

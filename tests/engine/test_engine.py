@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from training_runs import assert_same_weights, kill_after_checkpoint, make_run
+from workflow_runner import TINY_CONFIG
 
 from morse.config import run_config, validate_config
 from morse.engine import train as train_module
@@ -24,16 +26,6 @@ from morse.engine.device import select_device
 from morse.engine.evaluate import evaluate_run, qualitative_slice
 from morse.engine.inference import predict_volume_2d
 from morse.engine.train import NonFiniteLossError, build_model, poly_lr, train_run
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(variant: str, iterations: int = 3, seed: int = 0, **train) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
-    config["datasets"] = {"phantom": {"kind": "phantom2d"}}
-    config["protocol"] = "single_stage"
-    config["train"].update({"iterations": iterations, "patch_size": [32, 32], **train})
-    return run_config(validate_config(config), "phantom", "unet", variant, seed)
 
 
 def test_poly_lr_hand_values() -> None:
@@ -62,7 +54,7 @@ def test_cuda_request_without_gpu_is_a_clear_error() -> None:
 
 
 def test_training_writes_outputs_and_is_deterministic(tiny_prepared: Path, tmp_path: Path) -> None:
-    run = _run("morse")
+    run = make_run("morse", iterations=3)
     first = train_run(run, tiny_prepared, tmp_path / "a", progress=False)
     train_run(run, tiny_prepared, tmp_path / "b", progress=False)
     weights_a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]
@@ -91,7 +83,7 @@ def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
             return loss * float("nan") if calls["n"] > 2 else loss
 
     monkeypatch.setattr(train_module, "CoarseLoss", NaNAfterTwo)
-    run = _run("baseline", iterations=5, checkpoint_every=2)
+    run = make_run("baseline", iterations=5, checkpoint_every=2)
     with pytest.raises(NonFiniteLossError, match=r"phantom/unet/baseline/seed0.*iteration 2"):
         train_run(run, tiny_prepared, tmp_path, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint.pt", run["config_hash"])["iteration"] == 2
@@ -101,19 +93,13 @@ def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
 def test_resume_is_exact_and_refuses_another_config(
     tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = _run("baseline", iterations=4, checkpoint_every=2)
-    original_save = train_module.save_checkpoint
-
-    def save_then_die(path, payload):
-        original_save(path, payload)
-        raise KeyboardInterrupt  # simulated kill right after the first checkpoint
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    run = make_run("baseline", iterations=4, checkpoint_every=2)
+    kill_after_checkpoint(monkeypatch)  # simulated kill right after the first checkpoint
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_prepared, tmp_path, progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", original_save)
+    monkeypatch.undo()
 
-    other = _run("baseline", iterations=4, checkpoint_every=2, lr=0.02)
+    other = make_run("baseline", iterations=4, checkpoint_every=2, lr=0.02)
     with pytest.raises(CheckpointMismatchError, match="config hash"):
         train_run(other, tiny_prepared, tmp_path, progress=False)
 
@@ -122,9 +108,7 @@ def test_resume_is_exact_and_refuses_another_config(
     assert list(pd.read_csv(tmp_path / "train_log.csv")["iteration"]) == [1, 2, 3, 4]
     # bit for bit what an uninterrupted run gives (more in tests/reliability/test_resume.py)
     train_run(run, tiny_prepared, tmp_path / "straight", progress=False)
-    resumed = torch.load(tmp_path / "model.pt", weights_only=True)["model"]
-    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["model"]
-    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    assert_same_weights(tmp_path / "model.pt", tmp_path / "straight" / "model.pt")
 
 
 def test_slice_wise_inference_resizes_back_to_the_volume(tiny_prepared: Path) -> None:
@@ -132,14 +116,14 @@ def test_slice_wise_inference_resizes_back_to_the_volume(tiny_prepared: Path) ->
 
     info = read_dataset_info(tiny_prepared)
     torch.manual_seed(0)
-    model = build_model(_run("morse"), info).eval()
+    model = build_model(make_run("morse", iterations=3), info).eval()
     image, _ = load_case(tiny_prepared, info.splits["test"][0])
     image = np.array(image)
     out = predict_volume_2d(model, image, (48, 48), torch.device("cpu"), slice_batch=2)
     assert set(out) == {"coarse", "refined"}
     assert out["coarse"].shape == image.shape[1:] and out["coarse"].dtype == np.uint8
     assert out["coarse"].max() < len(info.class_names)
-    baseline = build_model(_run("baseline"), info).eval()
+    baseline = build_model(make_run("baseline", iterations=3), info).eval()
     assert set(predict_volume_2d(baseline, image, (32, 32), torch.device("cpu"))) == {"coarse"}
 
 
@@ -155,7 +139,7 @@ def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, 
     from morse.data.prepared import read_dataset_info
 
     info = read_dataset_info(tiny_prepared)
-    train_run(_run("morse", iterations=1), tiny_prepared, tmp_path, progress=False)
+    train_run(make_run("morse", iterations=1), tiny_prepared, tmp_path, progress=False)
     metrics = evaluate_run(tmp_path, tiny_prepared, progress=False)
     n_test, n_foreground = len(info.splits["test"]), len(info.class_names) - 1
     assert len(metrics) == 2 * n_test * n_foreground
@@ -172,7 +156,7 @@ def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Pa
     from morse.data.prepared import read_dataset_info
     from morse.engine.train import initialise_backbone
 
-    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config = yaml.safe_load(TINY_CONFIG.read_text())
     config.update(protocol="two_stage", datasets={"phantom": {"kind": "phantom2d"}})
     config["train"].update({"iterations": 2, "patch_size": [32, 32]})
     config = validate_config(config)
@@ -204,7 +188,7 @@ def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_pre
     info = read_dataset_info(tiny_prepared)
     image = np.array(load_case(tiny_prepared, info.splits["test"][0])[0])
     torch.manual_seed(0)
-    run = _run("morse")
+    run = make_run("morse", iterations=3)
     run["head"] = {**run["head"], "subdivision_points": 40, "subdivision_steps": 2}
     model = build_model(run, info).eval()
     out = predict_volume_2d(model, image, (32, 32), torch.device("cpu"))

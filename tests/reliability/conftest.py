@@ -1,4 +1,4 @@
-"""Fixtures of the reliability tests (helpers live in reliability_helpers.py)."""
+"""Fixtures of the reliability tests (helpers live in tests/training_runs.py)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reliability_helpers import ROOT, assert_same_weights, make_run
+from training_runs import assert_same_weights, kill_after_checkpoint, make_run
+from workflow_runner import ROOT
 
 from morse import cli
 from morse.data.loading import EpochShuffleSampler, SliceDataset
@@ -127,13 +128,7 @@ def test_checkpoint_of_another_config_is_refused_and_left_alone(
     tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = make_run("baseline", iterations=4, checkpoint_every=2)
-    original = train_module.save_checkpoint
-
-    def save_then_die(path, payload):
-        original(path, payload)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    kill_after_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_prepared, tmp_path, progress=False)
     monkeypatch.undo()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from reliability_helpers import assert_same_log, assert_same_weights, make_run
+from training_runs import assert_same_log, assert_same_weights, make_run
 
 from morse.engine.evaluate import evaluate_run
 from morse.engine.train import make_deterministic, train_run

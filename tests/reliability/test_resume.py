@@ -16,27 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from reliability_helpers import ROOT, assert_same_log, assert_same_weights, make_run
-from workflow_runner import make_workdir, run_snakemake, snakemake_command, workflow_env
+from training_runs import assert_same_log, assert_same_weights, kill_after_checkpoint, make_run
+from workflow_runner import ROOT, make_workdir, run_snakemake, snakemake_command, workflow_env
 
 from morse.data.loading import EpochShuffleSampler, SliceDataset, infinite_loader
 from morse.data.prepared import read_dataset_info
-from morse.engine import train as train_module
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.evaluate import evaluate_run
 from morse.engine.train import train_run
-
-
-def _kill_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_iteration: int) -> None:
-    """Make the next train_run die right after writing the checkpoint of ``at_iteration``."""
-    original = train_module.save_checkpoint
-
-    def save_then_die(path, payload):
-        original(path, payload)
-        if payload.get("iteration") == at_iteration:
-            raise KeyboardInterrupt  # as if the process were killed here
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
 
 
 def test_sampler_start_continues_the_same_sequence() -> None:
@@ -66,7 +53,7 @@ def test_killed_and_resumed_twice_equals_uninterrupted(
 
     resumed = tmp_path / "resumed"
     for kill_at in (2, 4):
-        _kill_after_checkpoint(monkeypatch, kill_at)
+        kill_after_checkpoint(monkeypatch, kill_at)
         with pytest.raises(KeyboardInterrupt):
             train_run(run, tiny_prepared, resumed, progress=False)
         monkeypatch.undo()

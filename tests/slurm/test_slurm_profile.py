@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
+from training_runs import assert_same_weights
 from workflow_runner import ROOT, TINY_CONFIG, make_workdir, run_snakemake
-
-from morse.engine.checkpoint import load_checkpoint
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # small enough for one test node (the profile asks for 8-32 GB, sized for paper-scale jobs)
@@ -111,8 +109,5 @@ def test_slurm_weights_equal_the_local_run(local_and_slurm_runs: tuple[Path, Pat
     models = sorted((local / "results" / "tiny").rglob("model.pt"))
     assert len(models) == 3
     for model in models:
-        expected = load_checkpoint(model)["model"]
-        observed = load_checkpoint(on_slurm / model.relative_to(local))["model"]
-        assert expected.keys() == observed.keys()
-        assert all(torch.equal(expected[key], observed[key]) for key in expected), model.relative_to(local)
+        assert_same_weights(model, on_slurm / model.relative_to(local))
 

@@ -1,25 +1,40 @@
-"""Helpers of the reliability tests: resolved run configs on the tiny phantom, exact comparisons."""
+"""Training in the tests: resolved run configs on the tiny phantom, a simulated kill, and exact
+comparisons of weights and logs (shared by the engine, reliability and SLURM tests)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 import yaml
+from workflow_runner import TINY_CONFIG
 
 from morse.config import run_config, validate_config
-
-ROOT = Path(__file__).resolve().parents[2]
+from morse.engine import train as train_module
 
 
 def make_run(variant: str = "morse", iterations: int = 6, seed: int = 0, **train) -> dict:
     """A resolved single-stage run config on the phantom with 32 x 32 patches."""
-    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config = yaml.safe_load(TINY_CONFIG.read_text())
     config["datasets"] = {"phantom": {"kind": "phantom2d"}}
     config["protocol"] = "single_stage"
     config["train"].update({"iterations": iterations, "patch_size": [32, 32], **train})
     return run_config(validate_config(config), "phantom", "unet", variant, seed)
+
+
+def kill_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_iteration: int | None = None) -> None:
+    """Make the next ``train_run`` die (KeyboardInterrupt, as if killed) right after it writes the
+    checkpoint of ``at_iteration`` (default: its first checkpoint). ``monkeypatch.undo()`` heals."""
+    original = train_module.save_checkpoint
+
+    def save_then_die(path, payload):
+        original(path, payload)
+        if at_iteration is None or payload.get("iteration") == at_iteration:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
