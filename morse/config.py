@@ -136,9 +136,9 @@ def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
 
 def dataset_spatial_dims(entry: dict[str, Any]) -> int:
     """The dimensionality a dataset entry is trained in (2 = slice-wise, 3 = volumetric)."""
-    from morse.data.sources import get_recipe
+    from morse.data.sources import dataset_dims
 
-    return get_recipe(entry["kind"]).spatial_dims
+    return dataset_dims(entry)
 
 
 def check_names(config: dict[str, Any]) -> None:

@@ -6,6 +6,9 @@ Layout of ``data/prepared/<dataset>/``::
                           per-case spacing (z, y, x) in mm, optional evaluation regions)
     images/<case>.npy     float32, (C, Z, Y, X), already intensity-normalised
     labels/<case>.npy     uint8,   (Z, Y, X), values in [0, len(class_names))
+    fov/<case>.npy        uint8,   (Z, Y, X), 1 inside the field of view (only when
+                          ``dataset.json`` has ``"fov": true``, e.g. fundus images); the metrics
+                          treat prediction and label as background outside it
 
 Volumes are always stored 3D, also for datasets trained slice-wise (``spatial_dims == 2``);
 ``np.load(..., mmap_mode="r")`` reads single slices without loading a whole case.
@@ -30,6 +33,8 @@ __all__ = [
     "MissingDataError",
     "SPLIT_NAMES",
     "load_case",
+    "load_fov",
+    "mask_outside_fov",
     "read_dataset_info",
     "write_prepared_dataset",
 ]
@@ -57,6 +62,8 @@ class DatasetInfo:
     splits: dict[str, list[str]]  # "train", "val", "test" -> case ids
     spacing: dict[str, list[float]]  # case -> (z, y, x) in mm
     regions: dict[str, list[int]] = field(default_factory=dict)  # e.g. BraTS "WT" -> [1, 2, 3]
+    fov: bool = False  # True: fov/<case>.npy masks what the metrics score
+    preparation: dict[str, Any] = field(default_factory=dict)  # what prepare did, for the report
 
     @property
     def num_classes(self) -> int:
@@ -83,6 +90,8 @@ class DatasetInfo:
             splits={str(k): [str(c) for c in v] for k, v in d["splits"].items()},
             spacing={str(k): [float(s) for s in v] for k, v in d["spacing"].items()},
             regions={str(k): [int(i) for i in v] for k, v in d.get("regions", {}).items()},
+            fov=bool(d.get("fov", False)),
+            preparation=dict(d.get("preparation", {})),
         )
 
     def validate(self) -> None:
@@ -107,10 +116,14 @@ class DatasetInfo:
         for split, cases in self.splits.items():
             for case in cases:
                 if not _CASE_NAME.match(case):
-                    raise DataError(f"dataset {self.name!r}: invalid case name {case!r}")
+                    raise DataError(
+                        f"dataset {self.name!r}: invalid case name {case!r} (case names come "
+                        f"from the file names: letters, digits, '.', '_' and '-' only); rename it"
+                    )
                 if case in seen:
                     raise DataError(
-                        f"dataset {self.name!r}: case {case!r} is in both the {seen[case]!r} and the {split!r} split"
+                        f"dataset {self.name!r}: case {case!r} is in both the {seen[case]!r} and the "
+                        f"{split!r} split; list every case in one split only"
                     )
                 seen[case] = split
         for region, labels in self.regions.items():
@@ -161,6 +174,25 @@ def load_case(root: str | Path, case: str, mmap: bool = True) -> tuple[np.ndarra
     return np.load(img_path, mmap_mode=mode), np.load(lab_path, mmap_mode=mode)
 
 
+def load_fov(root: str | Path, case: str) -> np.ndarray | None:
+    """The field-of-view mask (Z, Y, X) bool of ``case``, or ``None`` if the dataset has none."""
+    path = Path(root) / "fov" / f"{case}.npy"
+    return np.load(path) > 0 if path.is_file() else None
+
+
+def mask_outside_fov(
+    fov: np.ndarray | None, label: np.ndarray, predictions: dict[str, np.ndarray]
+) -> None:
+    """Set ``label`` and every prediction to background (0) outside ``fov``, in place, so that
+    pixels outside the field of view count for no metric; no-op when ``fov`` is ``None``."""
+    if fov is None:
+        return
+    outside = ~np.asarray(fov, dtype=bool)
+    label[outside] = 0
+    for prediction in predictions.values():
+        prediction[outside] = 0
+
+
 def _check_case(
     info: DatasetInfo, case: str, image: np.ndarray, label: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -191,15 +223,25 @@ def _check_case(
     return image.astype(np.float32, copy=False), label.astype(np.uint8, copy=False)
 
 
+def _save_fov(path: Path, case: str, fov: list[np.ndarray], shape: tuple[int, ...]) -> None:
+    if len(fov) != 1 or np.shape(fov[0]) != shape:
+        raise DataError(
+            f"case {case!r}: the dataset has a field of view, so a (Z, Y, X) mask of shape {shape} "
+            f"must come with the case"
+        )
+    np.save(path, (np.asarray(fov[0]) > 0).astype(np.uint8))
+
+
 def write_prepared_dataset(
     root: str | Path,
     info: DatasetInfo,
-    cases: Iterable[tuple[str, np.ndarray, np.ndarray]],
+    cases: Iterable[tuple[str, np.ndarray, np.ndarray] | tuple[str, np.ndarray, np.ndarray, np.ndarray]],
 ) -> None:
     """Write a prepared dataset atomically: ``root`` appears only once it is complete.
 
-    ``cases`` yields ``(case, image (C, Z, Y, X), label (Z, Y, X))`` and is consumed lazily (one
-    case in memory at a time). ``dataset.json`` is written last, so ``info.spacing`` may be
+    ``cases`` yields ``(case, image (C, Z, Y, X), label (Z, Y, X))``, plus a field-of-view mask
+    (Z, Y, X) as a fourth item when ``info.fov``, and is consumed lazily (one case in memory at
+    a time). ``dataset.json`` is written last, so ``info.spacing`` may be
     filled in while ``cases`` is being consumed. Every case of ``info.splits`` must be written
     and have a spacing. An existing ``root`` is replaced.
     """
@@ -208,13 +250,17 @@ def write_prepared_dataset(
     with atomic_path(root) as tmp:
         (tmp / "images").mkdir(parents=True)
         (tmp / "labels").mkdir()
+        if info.fov:
+            (tmp / "fov").mkdir()
         written: list[str] = []
-        for case, image, label in cases:
+        for case, image, label, *fov in cases:
             if case in written:
                 raise DataError(f"case {case!r} written twice")
             image, label = _check_case(info, case, image, label)
             np.save(tmp / "images" / f"{case}.npy", np.ascontiguousarray(image))
             np.save(tmp / "labels" / f"{case}.npy", np.ascontiguousarray(label))
+            if info.fov:
+                _save_fov(tmp / "fov" / f"{case}.npy", case, fov, label.shape)
             written.append(case)
         missing = [c for c in info.cases if c not in written]
         if missing:
@@ -224,9 +270,11 @@ def write_prepared_dataset(
         no_spacing = [c for c in written if c not in info.spacing]
         if no_spacing:
             raise DataError(f"dataset {info.name!r}: no spacing for cases {no_spacing}")
-        bad = {c: s for c, s in info.spacing.items() if len(s) != 3 or min(s) <= 0}
+        bad = {c: s for c, s in info.spacing.items()
+               if len(s) != 3 or not all(np.isfinite(s)) or min(s) <= 0}
         if bad:
             raise DataError(
-                f"dataset {info.name!r}: spacing must be 3 positive values (z, y, x): {bad}"
+                f"dataset {info.name!r}: spacing must be 3 positive finite values (z, y, x) "
+                f"in mm: {bad}; fix the voxel sizes in the files' headers or the `spacing` config key"
             )
         (tmp / "dataset.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n")

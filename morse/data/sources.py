@@ -24,10 +24,11 @@ class DatasetRecipe:
     """How one dataset kind is fetched (or generated) and prepared."""
 
     kind: str
-    spatial_dims: int  # 2: trained slice-wise; 3: volumetric patches
+    spatial_dims: int  # 2: trained slice-wise; 3: volumetric patches (the default)
     fetch: FetchFn  # (name, config entry, raw_dir) -> None, writes raw_dir atomically
     prepare: PrepareFn  # (name, config entry, raw_dir, out_dir) -> DatasetInfo, atomically
     description: str = ""
+    choosable_dims: tuple[int, ...] = ()  # dims a config entry may pick with `spatial_dims`
 
 
 _RECIPES: dict[str, DatasetRecipe] = {}
@@ -58,6 +59,21 @@ def get_recipe(kind: str) -> DatasetRecipe:
     if kind not in _RECIPES:
         raise ValueError(f"unknown dataset kind {kind!r}; known kinds: {', '.join(sorted(_RECIPES))}")
     return _RECIPES[kind]
+
+
+def dataset_dims(entry: dict[str, Any]) -> int:
+    """The dimensionality a dataset entry trains in: its ``spatial_dims`` where the kind lets
+    the config choose (``msd``, ``nnunet``), else the kind's own."""
+    recipe = get_recipe(entry.get("kind", ""))
+    if "spatial_dims" not in entry:
+        return recipe.spatial_dims
+    dims = int(entry["spatial_dims"])
+    if dims not in recipe.choosable_dims and dims != recipe.spatial_dims:
+        raise ValueError(
+            f"kind {recipe.kind!r} trains in {recipe.spatial_dims}D only; remove `spatial_dims` "
+            f"(or use a kind that offers {dims}D)"
+        )
+    return dims
 
 
 def fetch_dataset(name: str, entry: dict[str, Any], out_dir: Path) -> None:

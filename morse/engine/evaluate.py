@@ -14,7 +14,7 @@ from tqdm import tqdm
 from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics
 from morse.data.atomic import atomic_path
-from morse.data.prepared import load_case, read_dataset_info
+from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.device import select_device
 from morse.engine.inference import inference_points_2d, predict_volume_2d
@@ -64,6 +64,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
             predictions = predict_volume_3d(model, image, network_size, device, overlap=0.5, amp=amp)
         else:
             predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
+        mask_outside_fov(load_fov(data_root, case), label, predictions)  # FOV datasets: score inside only
         for output, prediction in predictions.items():
             keys = {**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case}
             for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):

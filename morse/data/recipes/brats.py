@@ -21,16 +21,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.download import fetch_archive, is_local, local_source_dir, record_local_source
-from morse.data.prepare import RawCase, prepare_nifti_dataset, split_cases
+from morse.data.decathlon import fetch_task, find_task_dir, task_cases
+from morse.data.download import is_local, local_source_dir, record_local_source
+from morse.data.prepare import RawCase, prepare_nifti_dataset
 from morse.data.prepared import SPLIT_NAMES, DataError, DatasetInfo, MissingDataError
 from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.splits import entry_splits
 
-# The URL and MD5 of monai.apps.DecathlonDataset (monai/apps/datasets.py, MONAI 1.6.1).
-MSD_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task01_BrainTumour.tar"
-MSD_FILENAME = "Task01_BrainTumour.tar"
-MSD_CHECKSUM = "md5:240a19d752f0d9e9101544901065d872"
-MSD_TASK = "Task01_BrainTumour"
+MSD_TASK = "Task01_BrainTumour"  # URL and MD5 from MONAI's table (morse.data.decathlon)
 
 MODALITIES = ["FLAIR", "T1", "T1c", "T2"]
 BRATS_SUFFIXES = ("flair", "t1", "t1ce", "t2")  # official file suffixes, same order
@@ -40,13 +38,6 @@ BRATS_LABEL_MAP = {0: 0, 2: 1, 1: 2, 4: 3}  # official BraTS -> MSD convention
 REGIONS = {"WT": [1, 2, 3], "TC": [2, 3], "ET": [3]}
 SPLIT_DEFAULTS = {"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0}
 FORMATS = ("msd", "brats")
-
-
-def _msd_dir(root: Path) -> Path | None:
-    for c in (root, root / MSD_TASK, *sorted(root.glob("*"))):
-        if (c / "imagesTr").is_dir() and (c / "labelsTr").is_dir():
-            return c
-    return None
 
 
 def _nii(folder: Path, stem: str) -> Path | None:
@@ -83,7 +74,7 @@ def _detect_format(root: Path, fmt: str | None) -> str:
         if fmt not in FORMATS:
             raise DataError(f"brats: unknown format {fmt!r}; use one of {list(FORMATS)}")
         return fmt
-    if _msd_dir(root) is not None:
+    if find_task_dir(root, MSD_TASK) is not None:
         return "msd"
     if next(iter(root.rglob("*_flair.nii*")), None) is not None:
         return "brats"
@@ -99,37 +90,7 @@ def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
         root = local_source_dir(name, entry, "MSD Task01_BrainTumour or BraTS case folders")
         record_local_source(raw_dir, root, _detect_format(root, entry.get("format")))
         return
-    fetch_archive(entry.get("url") or MSD_URL, raw_dir, filename=MSD_FILENAME,
-                  checksum=entry.get("checksum") or MSD_CHECKSUM)
-
-
-def _splits(entry: dict[str, Any], available: list[str]) -> dict[str, list[str]]:
-    split = entry.get("split", {})
-    if any(k in split for k in SPLIT_NAMES):
-        return {s: [str(c) for c in split.get(s, [])] for s in SPLIT_NAMES}
-    p = {**SPLIT_DEFAULTS, **split}
-    return split_cases(available, test_fraction=p["test_fraction"],
-                       val_fraction=p["val_fraction"], split_seed=p["seed"])
-
-
-def _msd_cases(task: Path) -> dict[str, RawCase]:
-    import json
-
-    meta = task / "dataset.json"
-    cases: dict[str, RawCase] = {}
-    if meta.is_file():
-        try:
-            training = json.loads(meta.read_text())["training"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise DataError(f"brats: invalid {meta}: {e}") from e
-        pairs = [(task / t["image"], task / t["label"]) for t in training]
-    else:
-        pairs = [(p, task / "labelsTr" / p.name) for p in sorted((task / "imagesTr").glob("*.nii*"))
-                 if not p.name.startswith(".")]
-    for img, lab in pairs:
-        case = img.name.split(".")[0]
-        cases[case] = RawCase(case, (img,), lab)
-    return cases
+    fetch_task(name, entry, raw_dir, MSD_TASK)
 
 
 def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
@@ -142,22 +103,15 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
         if not root.is_dir():
             raise MissingDataError(f"raw data directory not found: {root}. Run the fetch step first.")
     if fmt == "msd":
-        task = _msd_dir(root)
+        task = find_task_dir(root, MSD_TASK)
         if task is None:
             raise MissingDataError(f"brats: no {MSD_TASK}/imagesTr and labelsTr under {root}")
-        available, label_map = _msd_cases(task), MSD_LABEL_MAP
+        available, label_map = task_cases(task), MSD_LABEL_MAP
     else:
         available, label_map = _brats_cases(root), BRATS_LABEL_MAP
     if not available:
         raise DataError(f"brats: no cases found under {root}")
-    splits = _splits(entry, sorted(available))
-    for s, cases in splits.items():
-        for c in cases:
-            if c not in available:
-                raise MissingDataError(
-                    f"brats: case {c} of the {s!r} split is missing under {root}; restore it or "
-                    f"remove it from `split` in the config"
-                )
+    splits = entry_splits(entry, sorted(available), root, SPLIT_DEFAULTS)
     return prepare_nifti_dataset(
         root, out_dir, name=name, spatial_dims=3, splits=splits,
         intensity={"mode": "zscore", **entry.get("intensity", {})},

@@ -1,0 +1,57 @@
+"""``nnunet``: an nnU-Net v2 raw dataset folder (local only), 3D or slice-wise.
+
+``source: local``, ``path``: the ``DatasetXXX_Name`` folder (or its parent). Prepare: channels
+from ``channel_names``, classes from ``labels`` (region-based labels become evaluation regions),
+spacing from the headers, intensity per ``intensity`` (default: clip to the 0.5-99.5th
+percentiles, then z-score); ``spatial_dims`` / ``slice_axis`` / ``split`` as for ``msd``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from morse.data.decathlon import find_task_dir
+from morse.data.download import DownloadError, is_local, local_source_dir, record_local_source
+from morse.data.generic import volume_options
+from morse.data.nnunet import read_nnunet_dataset
+from morse.data.prepare import prepare_nifti_dataset
+from morse.data.prepared import SPLIT_NAMES, DatasetInfo, MissingDataError
+from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.splits import entry_splits
+
+_WHAT = "an nnU-Net v2 raw dataset (dataset.json, imagesTr/, labelsTr/)"
+
+
+def _dataset_dir(name: str, entry: dict[str, Any]) -> Path:
+    if not is_local(entry):
+        raise DownloadError(
+            f"dataset {name!r}: kind nnunet reads local folders only; set `source: local` and "
+            f"`path` to the DatasetXXX_Name folder"
+        )
+    root = local_source_dir(name, entry, _WHAT)
+    found = find_task_dir(root)
+    if found is None or not (found / "dataset.json").is_file():
+        raise MissingDataError(f"dataset {name!r}: no {_WHAT} at or under {root}; fix `path`")
+    return found
+
+
+def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
+    """Check the local folder and record it (nothing is copied)."""
+    root = _dataset_dir(name, entry)
+    read_nnunet_dataset(root)  # fail at fetch on a broken dataset.json
+    record_local_source(raw_dir, root, "nnunet")
+
+
+def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
+    """nnU-Net raw folder -> prepared format."""
+    ds = read_nnunet_dataset(_dataset_dir(name, entry))
+    splits = entry_splits(entry, sorted(ds.cases), ds.root)
+    return prepare_nifti_dataset(
+        ds.root, out_dir, name=name, splits=splits, class_names=ds.class_names,
+        modalities=ds.modalities, regions=entry.get("regions") or ds.regions,
+        cases=[ds.cases[c] for s in SPLIT_NAMES for c in splits[s]], **volume_options(entry),
+    )
+
+
+register_recipe(DatasetRecipe("nnunet", 3, fetch, prepare, (__doc__ or "").split("\n")[0], (2, 3)))
