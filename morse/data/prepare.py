@@ -248,11 +248,11 @@ class _CaseConverter:
                 f"{lab.data.shape} ({lab.path.name}) (NIfTI order X, Y, Z[, C]); the files belong "
                 f"to different cases or the label was cropped: replace one of them"
             )
+        self._check_spacing(img)
         check_same_grid(img, lab)
         if img.data.ndim == 3:
             img.data = img.data[..., None]
         self._check_channels(img)
-        self._check_spacing(img)
         if not np.all(np.isfinite(img.data)):
             raise DataError(f"image {img.path} contains NaN or infinite values")
         values = lab.data if self.label_map is None else map_labels(lab.data, self.label_map, lab.path)
