@@ -16,7 +16,7 @@ rule report:
         figures=directory(REPORTS + "/figures"),
     params:
         results=RESULTS,
-        config=json.dumps(config, sort_keys=True, default=str),
+        config=lambda w: json.dumps(config, sort_keys=True, default=str),  # a function: "{case}" in layouts is no wildcard
     log:
         "logs/report/" + EXPERIMENT + ".log",
     shell:
