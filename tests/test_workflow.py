@@ -152,9 +152,9 @@ def test_dry_run_lists_the_whole_plan_with_pretraining_feeding_every_variant(
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     if config_name == "paper.yaml":
-        # 6 dataset x backbone pairs x 3 seeds pretrain; 6 pairs x 4 variants x 3 seeds + 13 ablation
-        # points on synapse/unet x 3 seeds train
-        assert counts["pretrain"] == 18 and counts["train"] == 6 * 4 * 3 + 13 * 3
+        # 7 dataset x backbone pairs (heart/vnet the optional extra) x 3 seeds pretrain; 7 pairs x 4
+        # variants x 3 seeds + 13 ablation points on synapse/unet x 3 seeds train
+        assert counts["pretrain"] == 21 and counts["train"] == 7 * 4 * 3 + 13 * 3
     else:
         assert counts["pretrain"] == 2 * 3 and counts["train"] == (4 + 2) * 3
     assert counts["evaluate"] == counts["train"]
