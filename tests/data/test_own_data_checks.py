@@ -167,3 +167,22 @@ def test_data_error_is_the_type(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="'nope'"):
         fetch_dataset("ds", entry, tmp_path / "raw")
         prepare_dataset("ds", entry, tmp_path / "raw", tmp_path / "out")
+
+
+@pytest.mark.parametrize("kind", ["nnunet", "images2d"])
+def test_local_only_kinds_say_so(tmp_path: Path, kind: str) -> None:
+    from morse.data.download import DownloadError
+
+    with pytest.raises(DownloadError, match=f"kind {kind} reads local folders only; set `source: local`"):
+        fetch_dataset("ds", {"kind": kind}, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_spatial_dims_only_where_the_kind_offers_it() -> None:
+    from morse.data.sources import dataset_dims
+
+    assert dataset_dims({"kind": "msd", "task": "Task02_Heart"}) == 3
+    assert dataset_dims({"kind": "nnunet", "spatial_dims": 2}) == 2
+    assert dataset_dims({"kind": "images2d"}) == 2
+    with pytest.raises(ValueError, match="kind 'images2d' trains in 2D only"):
+        dataset_dims({"kind": "images2d", "spatial_dims": 3})

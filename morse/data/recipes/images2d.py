@@ -18,24 +18,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from morse.data.download import DownloadError, is_local, local_source_dir, record_local_source
-from morse.data.generic import generic_intensity
+from morse.data.download import record_local_source
+from morse.data.generic import generic_intensity, local_only_dir
 from morse.data.images2d import DEFAULT_LAYOUT, ImageCase, class_table, find_cases, read_image, read_mask, resize_case
 from morse.data.intensity import describe_intensity, normalize_intensity
 from morse.data.prepared import DataError, DatasetInfo, write_prepared_dataset
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits, require_train_and_test
 
-_WHAT = "2D images and masks (see `layout`)"
+_WHAT = "the folder holding the 2D images and masks (see `layout`)"
 
 
 def _root(name: str, entry: dict[str, Any]) -> Path:
-    if not is_local(entry):
-        raise DownloadError(
-            f"dataset {name!r}: kind images2d reads local folders only; set `source: local` and "
-            f"`path` to the folder holding the images and masks"
-        )
-    return local_source_dir(name, entry, _WHAT)
+    return local_only_dir(name, entry, _WHAT)
 
 
 def _classes(name: str, entry: dict[str, Any]) -> tuple[list[str], dict[int, int]]:

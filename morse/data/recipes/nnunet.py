@@ -12,24 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.decathlon import find_task_dir
-from morse.data.download import DownloadError, is_local, local_source_dir, record_local_source
-from morse.data.generic import volume_options
+from morse.data.download import record_local_source
+from morse.data.generic import local_only_dir, volume_options
 from morse.data.nnunet import read_nnunet_dataset
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import SPLIT_NAMES, DatasetInfo, MissingDataError
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits
 
-_WHAT = "an nnU-Net v2 raw dataset (dataset.json, imagesTr/, labelsTr/)"
+_WHAT = "an nnU-Net v2 raw dataset folder DatasetXXX_Name (dataset.json, imagesTr/, labelsTr/)"
 
 
 def _dataset_dir(name: str, entry: dict[str, Any]) -> Path:
-    if not is_local(entry):
-        raise DownloadError(
-            f"dataset {name!r}: kind nnunet reads local folders only; set `source: local` and "
-            f"`path` to the DatasetXXX_Name folder"
-        )
-    root = local_source_dir(name, entry, _WHAT)
+    root = local_only_dir(name, entry, _WHAT)
     found = find_task_dir(root)
     if found is None or not (found / "dataset.json").is_file():
         raise MissingDataError(f"dataset {name!r}: no {_WHAT} at or under {root}; fix `path`")
