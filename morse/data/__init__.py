@@ -1,7 +1,10 @@
 """Data layer: phantom generation, the prepare step (one on-disk format), loading, atomic writes.
 
 Submodules: :mod:`~morse.data.atomic`, :mod:`~morse.data.prepared` (format, ``DatasetInfo``),
-:mod:`~morse.data.phantom`, :mod:`~morse.data.prepare`, :mod:`~morse.data.loading`. The loading
+:mod:`~morse.data.phantom`, :mod:`~morse.data.prepare` (NIfTI -> prepared, with
+:mod:`~morse.data.nifti`, :mod:`~morse.data.splits`, :mod:`~morse.data.intensity`), the readers of
+users' layouts (:mod:`~morse.data.decathlon`, :mod:`~morse.data.nnunet`,
+:mod:`~morse.data.images2d`), :mod:`~morse.data.loading`. The loading
 module (torch, MONAI) is not imported here, so light consumers stay light.
 """
 

@@ -186,3 +186,12 @@ def test_spatial_dims_only_where_the_kind_offers_it() -> None:
     assert dataset_dims({"kind": "images2d"}) == 2
     with pytest.raises(ValueError, match="kind 'images2d' trains in 2D only"):
         dataset_dims({"kind": "images2d", "spatial_dims": 3})
+
+
+def test_nnunet_parent_with_two_datasets_is_ambiguous(tmp_path: Path) -> None:
+    import shutil
+
+    folder, entry = nnunet(tmp_path)
+    shutil.copytree(folder, folder.parent / "Dataset002_Copy")
+    entry["path"] = str(folder.parent)
+    fails(tmp_path, entry, r"holds 2 nnU-Net datasets \['Dataset001_Blobs', 'Dataset002_Copy'\]", stage="fetch")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.decathlon import find_task_dir
 from morse.data.download import record_local_source
 from morse.data.generic import local_only_dir, volume_options
 from morse.data.nnunet import read_nnunet_dataset
@@ -25,10 +24,15 @@ _WHAT = "an nnU-Net v2 raw dataset folder DatasetXXX_Name (dataset.json, imagesT
 
 def _dataset_dir(name: str, entry: dict[str, Any]) -> Path:
     root = local_only_dir(name, entry, _WHAT)
-    found = find_task_dir(root)
-    if found is None or not (found / "dataset.json").is_file():
-        raise MissingDataError(f"dataset {name!r}: no {_WHAT} at or under {root}; fix `path`")
-    return found
+    if (root / "dataset.json").is_file():
+        return root
+    found = sorted(c for c in root.glob("*") if (c / "dataset.json").is_file() and (c / "imagesTr").is_dir())
+    if len(found) != 1:
+        raise MissingDataError(
+            f"dataset {name!r}: {root} holds {len(found)} nnU-Net datasets "
+            f"{[c.name for c in found]}; set `path` to {_WHAT}"
+        )
+    return found[0]
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
