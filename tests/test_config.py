@@ -118,7 +118,7 @@ def test_paper_config_lists_every_dataset_backbone_pair() -> None:
     assert config["protocol"] == "two_stage"
     assert set(dataset_backbone_pairs(config)) == {
         ("synapse", "unet"), ("synapse", "transunet"), ("acdc", "unet"), ("acdc", "transunet"),
-        ("brats", "vnet"), ("brats", "unetr"),
+        ("brats", "vnet"), ("brats", "unetr"), ("heart", "vnet"),
     }
     assert run_config(config, "brats", "vnet", "morse", 1337)["train"]["patch_size"] == [96, 96, 96]
     assert run_config(config, "synapse", "unet", "morse", 1337)["head"]["expert_width"] == 256
