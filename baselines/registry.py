@@ -103,7 +103,7 @@ def backbone_spatial_dims(name: str) -> tuple[int, ...]:
 
 def build_backbone(
     name: str, in_channels: int, num_classes: int, spatial_dims: int, **options
-) -> "nn.Module":
+) -> nn.Module:
     """Build a registered backbone, checking it supports ``spatial_dims``."""
     spec = get_backbone_spec(name)
     if spatial_dims not in spec.spatial_dims:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +170,31 @@ def test_the_report_and_the_job_graph_do_not_import_torch(tmp_path: Path) -> Non
     dry = run_snakemake(work, "-n", "--configfile", str(REPO / "config" / "config.yaml"), env=env)
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-2000:]
     assert "report" in dry.stdout
+
+
+def test_the_report_rule_passes_exactly_the_runs_the_config_resolves(tmp_path: Path) -> None:
+    """The Snakefile side: the report command lists the configured run.json files (variant and
+    pretraining runs) as arguments; a variant removed from the config is not among them even
+    when its folder is on disk."""
+    from workflow_runner import make_workdir, run_snakemake
+
+    work = make_workdir(tmp_path / "work")
+    stale = work / "results" / "tiny" / "phantom2d" / "unet" / "pointrend" / "seed0"
+    stale.mkdir(parents=True)
+    (stale / "run.json").write_text("{}")
+    for variants, expected in ((["baseline", "pointrend", "morse"], {"baseline", "pointrend", "morse"}),
+                               (["baseline", "morse"], {"baseline", "morse"})):  # fmt: skip
+        text = re.sub(r"variants:\n(  .*\n)+", "variants:\n" + "".join(f"  {v}: {{}}\n" for v in variants),
+                      (REPO / "config" / "tiny.yaml").read_text())  # fmt: skip
+        config = tmp_path / f"tiny-{len(variants)}.yaml"
+        config.write_text(text)
+        dry = run_snakemake(work, "-n", "-p", "--configfile", str(config))
+        assert dry.returncode == 0, (dry.stdout + dry.stderr)[-2000:]
+        [command] = [line for line in dry.stdout.splitlines() if "morse-bench report " in line]
+        runs = re.search(r"--runs (.*?) --pretrain-runs (.*?) --config-json", command)
+        assert runs, command
+        listed = runs.group(1).split()
+        assert {Path(p).parts[-3] for p in listed} == expected
+        assert listed == [f"results/tiny/phantom2d/unet/{v}/seed0/run.json" for v in variants]
+        assert runs.group(2).split() == ["results/tiny/phantom2d/unet/pretrain/seed0/run.json"]
+        assert "*" not in command
