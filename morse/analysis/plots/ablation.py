@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, new_figure, no_data, output_colour, save, style
+from morse.analysis.plots.style import facets, grid, no_data, output_colour, save, style
 from morse.analysis.summaries.ablation import value_key, value_label
 from morse.analysis.vocabulary import HEADLINE, metric_label, variant_colour
 
@@ -44,8 +44,7 @@ def ablation_figure(summary: pd.DataFrame) -> Figure:
     )  # fmt: skip
     several_bases = len({b for b, _ in panels}) > 1
     n_rows = max(1, len(facet_pairs) * len(metric_names))
-    fig = new_figure(4.2 * max(1, len(panels)) + 1.8, 3.2 * n_rows)
-    axes = fig.subplots(n_rows, max(1, len(panels)), squeeze=False)
+    fig, axes = grid(n_rows, len(panels), 4.2, 3.2, extra_width=1.8)
     for f, (dataset, backbone) in enumerate(facet_pairs):
         for m, metric in enumerate(metric_names):
             row = f * len(metric_names) + m

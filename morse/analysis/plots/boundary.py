@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import arms, facets, new_figure, no_data, output_colour, save, style
+from morse.analysis.plots.style import arms, facets, grid, no_data, output_colour, save, style
 
 __all__ = ["boundary_figure", "plot_boundary_errors"]
 
@@ -17,8 +17,7 @@ def boundary_figure(rates: pd.DataFrame) -> Figure:
     dataset x backbone; line gid ``<variant>:<output>``, band gid
     ``band:<variant>:<output>``."""
     panels = facets(rates) if len(rates) else []
-    fig = new_figure(7.5, 3.6 * max(1, len(panels)))
-    axes = fig.subplots(max(1, len(panels)), 1, squeeze=False)
+    fig, axes = grid(len(panels), 1, 7.5, 3.6)
     if not panels:
         no_data(axes[0, 0])
         return fig

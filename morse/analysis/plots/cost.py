@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, new_figure, no_data, output_colour, save, style
+from morse.analysis.plots.style import facets, grid, no_data, output_colour, save, style
 from morse.analysis.vocabulary import HEADLINE, metric_label
 
 __all__ = ["cost_figure", "plot_cost_accuracy"]
@@ -19,8 +19,7 @@ def cost_figure(summary: pd.DataFrame) -> Figure:
     backbone; rows: the headline metrics. Marker gid
     ``point:<variant>:<output>`` (x = s/iteration, y = the mean), Dice front gid ``pareto``."""
     panels = facets(summary)
-    fig = new_figure(6.4 * max(1, len(panels)), 8.0)
-    axes = fig.subplots(len(HEADLINE), max(1, len(panels)), squeeze=False)
+    fig, axes = grid(len(HEADLINE), len(panels), 6.4, 4.0)
     for col, (dataset, backbone) in enumerate(panels):
         sub = summary[(summary["dataset"] == dataset) & (summary["backbone"] == backbone)]
         for row, metric in enumerate(HEADLINE):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, new_figure, no_data, save, style
+from morse.analysis.plots.style import facets, grid, no_data, save, style
 from morse.analysis.vocabulary import (
     HEADLINE,
     higher_is_better,
@@ -28,8 +28,7 @@ def paired_cases_figure(case_means: pd.DataFrame, variant: str = "morse",
     bold mean line has gid ``mean``."""
     metric_names = [m for m in HEADLINE if m in set(case_means["metric"])]
     panels = facets(case_means)
-    fig = new_figure(4.2 * max(1, len(metric_names)) + 0.5, 3.8 * max(1, len(panels)))
-    axes = fig.subplots(max(1, len(panels)), max(1, len(metric_names)), squeeze=False)
+    fig, axes = grid(len(panels), len(metric_names), 4.2, 3.8, extra_width=0.5)
     if not panels or not metric_names:
         no_data(axes[0, 0])
         return fig

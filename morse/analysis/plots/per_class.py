@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 from morse.analysis.plots.style import (
     arms,
     facets,
-    new_figure,
+    grid,
     no_data,
     output_colour,
     save,
@@ -33,8 +33,7 @@ def per_class_figure(points: pd.DataFrame) -> Figure:
     n_classes = max(1, first["class"].nunique()) if len(first) else 1
     n_groups = max(1, len(arms(first))) if len(first) else 1
     width = max(6.0, min(30.0, 0.32 * n_classes * n_groups + 2.0))
-    fig = new_figure(width * max(1, len(metric_names)), 3.6 * max(1, len(panels)))
-    axes = fig.subplots(max(1, len(panels)), max(1, len(metric_names)), squeeze=False)
+    fig, axes = grid(len(panels), len(metric_names), width, 3.6)
     if not panels or not metric_names:
         no_data(axes[0, 0])
         return fig

@@ -12,7 +12,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from morse.analysis.plots.style import new_figure, no_data, save, style
+from morse.analysis.plots.style import grid, no_data, save, style
 from morse.analysis.vocabulary import variant_colour, variant_order
 
 __all__ = ["plot_qualitative", "qualitative_figure", "zoom_box"]
@@ -137,8 +137,7 @@ def qualitative_figure(
     """Overlay grid (rows: coarse, refined; columns: the variants, keys of ``samples``, each a
     run's ``qualitative.npz`` arrays) and the zoom box its insets use."""
     variants = variant_order(samples)
-    fig = new_figure(3.2 * max(1, len(variants)) + 1.5, 6.6)
-    axes = fig.subplots(2, max(1, len(variants)), squeeze=False)
+    fig, axes = grid(2, len(variants), 3.2, 3.3, extra_width=1.5)
     if not variants:
         no_data(axes[0, 0])
         return fig, None

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from morse.analysis.vocabulary import output_rank, variant_colour, variant_rank
 from morse.data.atomic import atomic_path
 
-__all__ = ["arms", "facets", "new_figure", "no_data", "output_colour", "save", "seeded", "style"]
+__all__ = ["arms", "facets", "grid", "new_figure", "no_data", "output_colour", "save", "seeded", "style"]
 
 _RC = {"svg.hashsalt": "morse-bench", "svg.fonttype": "path", "figure.dpi": 100}
 
@@ -64,6 +64,14 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def grid(rows: int, cols: int, cell_width: float, cell_height: float,
+         extra_width: float = 0.0) -> tuple[Figure, np.ndarray]:  # fmt: skip
+    """A figure of ``rows`` x ``cols`` panels (at least one) sized per panel; axes as a 2D array."""
+    rows, cols = max(1, rows), max(1, cols)
+    fig = new_figure(cell_width * cols + extra_width, cell_height * rows)
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def save(fig: Figure, out_stem: Path) -> list[Path]:

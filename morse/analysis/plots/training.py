@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, new_figure, no_data, save, style
+from morse.analysis.plots.style import facets, grid, no_data, save, style
 from morse.analysis.vocabulary import variant_colour, variant_order
 
 __all__ = ["plot_training_curves", "training_figure"]
@@ -18,8 +18,7 @@ def training_figure(curves: pd.DataFrame) -> Figure:
     :func:`~morse.analysis.summaries.cases.training_curves`. Line gid ``variant:<variant>``."""
     columns = [c for c in ("loss", "point_loss") if c in set(curves["column"])]
     panels = facets(curves)
-    fig = new_figure(5.0 * max(1, len(columns)) + 1.5, 3.4 * max(1, len(panels)))
-    axes = fig.subplots(max(1, len(panels)), max(1, len(columns)), squeeze=False)
+    fig, axes = grid(len(panels), len(columns), 5.0, 3.4, extra_width=1.5)
     if not panels or not columns:
         no_data(axes[0, 0])
         return fig
