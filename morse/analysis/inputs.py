@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from morse.analysis.aggregate import REQUIRED_COLUMNS
 from morse.analysis.vocabulary import PRETRAIN, variant_rank
 
 __all__ = [
@@ -36,11 +37,7 @@ __all__ = [
 DEFAULT_REFERENCE_RESULTS = Path(__file__).resolve().parents[2] / "config" / "reference_results.csv"
 REQUIRED_TABLES = ("metrics", "summary", "comparisons", "empty_counts")
 _TABLE_COLUMNS = {
-    "metrics": [
-        "dataset", "backbone", "variant", "seed", "output", "case", "class", "class_index",
-        "dice", "hd95_mm", "hd95_vox", "dice_authors", "hd95_vox_authors", "empty_reference",
-        "empty_prediction",
-    ],
+    "metrics": REQUIRED_COLUMNS,
     "summary": [
         "dataset", "backbone", "variant", "output", "class", "metric", "mean", "std", "n_seeds",
         "n_cases",

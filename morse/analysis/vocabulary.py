@@ -19,6 +19,7 @@ __all__ = [
     "METRICS",
     "OUTPUT_LABELS",
     "PRETRAIN",
+    "PRIMARY",
     "SUMMARISED",
     "Metric",
     "digits",
@@ -68,6 +69,8 @@ METRICS: dict[str, Metric] = {
 COMPARED = tuple(m for m, spec in METRICS.items() if spec.compared)
 HEADLINE = tuple(m for m, spec in METRICS.items() if spec.headline)
 SUMMARISED = tuple(m for m, spec in METRICS.items() if spec.table)
+#: The metric whose Pareto front the cost figure draws (best score for at most that cost).
+PRIMARY = "dice"
 
 
 def _metric(name: str) -> Metric:

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from morse.analysis.plots.style import facets, grid, no_data, output_colour, save, style
-from morse.analysis.vocabulary import HEADLINE, metric_label
+from morse.analysis.vocabulary import HEADLINE, PRIMARY, metric_label
 
 __all__ = ["cost_figure", "plot_cost_accuracy"]
 
@@ -38,11 +38,11 @@ def cost_figure(summary: pd.DataFrame) -> Figure:
                         gid=f"point:{r.variant}:{r.output}")  # fmt: skip
                 ax.annotate(f"{r.label} · {r.output}", (x, y), xytext=(5, 4),
                             textcoords="offset points", fontsize="x-small")  # fmt: skip
-            if metric == "dice":
+            if metric == PRIMARY:
                 front = points[points["on_front"]].sort_values("s_per_iteration")
                 if len(front):
                     fx = front["s_per_iteration"].to_numpy(dtype=float)
-                    fy = front["dice"].to_numpy(dtype=float)
+                    fy = front[PRIMARY].to_numpy(dtype=float)
                     right = float(points["s_per_iteration"].max())
                     if right > fx[-1]:
                         fx, fy = np.append(fx, right), np.append(fy, fy[-1])

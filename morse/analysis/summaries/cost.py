@@ -12,7 +12,7 @@ import pandas as pd
 from morse.analysis.inputs import Run
 from morse.analysis.summaries.ablation import value_label
 from morse.analysis.summaries.cases import case_means
-from morse.analysis.vocabulary import HEADLINE, output_rank, variant_rank
+from morse.analysis.vocabulary import HEADLINE, PRIMARY, output_rank, variant_rank
 
 __all__ = ["COST_COLUMNS", "cost_accuracy_summary", "cost_labels", "pareto_front"]
 
@@ -81,7 +81,7 @@ def cost_accuracy_summary(metrics: pd.DataFrame, runs: Sequence[Run]) -> pd.Data
 
     ``s_per_iteration``: median over the variant's runs (seeds) of 1 / ``iterations_per_s``
     from run.json; the headline metrics: mean over cases of the case means (as in the ablation
-    figure); ``on_front``: on the Dice Pareto front of its dataset x backbone (best Dice for at
+    figure); ``on_front``: on the Pareto front of the primary metric (Dice) of its dataset x backbone (best Dice for at
     most that cost). The baseline contributes its coarse output only. Facets with fewer than two
     timed variants that have metrics are left out.
     """
@@ -121,6 +121,6 @@ def cost_accuracy_summary(metrics: pd.DataFrame, runs: Sequence[Run]) -> pd.Data
     for _, index in out.groupby(["dataset", "backbone"]).groups.items():
         sub = out.loc[index]
         out.loc[index, "on_front"] = pareto_front(sub["s_per_iteration"].to_numpy(),
-                                                  sub["dice"].to_numpy())  # fmt: skip
+                                                  sub[PRIMARY].to_numpy())  # fmt: skip
     out["on_front"] = out["on_front"].astype(bool)
     return out[COST_COLUMNS]
