@@ -1,6 +1,6 @@
 """Backbone registry: every backbone is a builder registered under a name.
 
-Contract (see DESIGN.md): ``build(in_channels, num_classes, spatial_dims, **options)`` returns an
+Contract (see docs/add_a_backbone.md): ``build(in_channels, num_classes, spatial_dims, **options)`` returns an
 ``nn.Module`` whose ``forward(x)`` returns ``(coarse_logits, features)`` where ``features`` is the
 list of decoder feature maps ordered coarse to fine, and which exposes ``feature_channels`` (the
 channel count of each of those maps, same order) and ``spatial_dims``.
@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported by the backbone modules, not by the registry
+    from torch import nn
 
-BackboneBuilder = Callable[..., nn.Module]
+BackboneBuilder = Callable[..., "nn.Module"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ _BUILTIN_MODULES = (
     "baselines.unetr",
     "baselines.swinunetr",
 )
+# The built-in backbones' dimensionalities, so that checking a config needs no torch (a test
+# checks them against what each module registers).
+BUILTIN_SPATIAL_DIMS = {"unet": (2, 3), "transunet": (2,), "vnet": (3,), "unetr": (3,),
+                        "swinunetr": (3,)}  # fmt: skip
 
 
 def register(name: str, spatial_dims: tuple[int, ...]) -> Callable[[BackboneBuilder], BackboneBuilder]:
@@ -44,6 +50,9 @@ def register(name: str, spatial_dims: tuple[int, ...]) -> Callable[[BackboneBuil
     def decorator(builder: BackboneBuilder) -> BackboneBuilder:
         if name in _REGISTRY and _REGISTRY[name].builder is not builder:
             raise ValueError(f"backbone {name!r} is registered twice")
+        if name in BUILTIN_SPATIAL_DIMS and tuple(spatial_dims) != BUILTIN_SPATIAL_DIMS[name]:
+            raise ValueError(f"backbone {name!r}: update BUILTIN_SPATIAL_DIMS in baselines/registry.py "
+                             f"to {tuple(spatial_dims)}")
         _REGISTRY[name] = BackboneSpec(name, builder, tuple(spatial_dims))
         return builder
 
@@ -83,6 +92,13 @@ def get_backbone_spec(name: str) -> BackboneSpec:
             "(or give 'package.module:builder')"
         )
     return _REGISTRY[name]
+
+
+def backbone_spatial_dims(name: str) -> tuple[int, ...]:
+    """The dimensionalities a backbone supports; the built-ins without importing torch."""
+    if name in BUILTIN_SPATIAL_DIMS:
+        return BUILTIN_SPATIAL_DIMS[name]
+    return get_backbone_spec(name).spatial_dims
 
 
 def build_backbone(

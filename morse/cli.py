@@ -101,6 +101,10 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     tables = [("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
               ("empty_counts.csv", empty_counts(metrics))]
     if args.boundary:
+        missing = [p for p in args.boundary if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"run {Path(missing[0]).parent}: boundary.csv is missing, but "
+                                    "the config names this run; rerun snakemake to evaluate it")
         frames = [pd.read_csv(p) for p in args.boundary if Path(p).stat().st_size > 1]
         tables.append(("boundary.csv", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()))
     for name, frame in tables:
@@ -126,6 +130,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     from morse.analysis.report import build_report
 
     path = build_report(args.experiment, Path(args.results), Path(args.out), Path(args.figures),
+                        runs=[Path(p) for p in args.runs],
+                        pretrain_runs=[Path(p) for p in args.pretrain_runs],
                         reference_results=Path(args.reference) if args.reference else None,
                         config=args.config_json)
     print(f"report: {path}")
@@ -196,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="results/<experiment>")
     p.add_argument("--out", required=True, help="reports/<experiment>/index.html")
     p.add_argument("--figures", required=True, help="figure directory")
+    p.add_argument("--runs", nargs="+", required=True,
+                   help="run.json of every variant run the config resolves (nothing is globbed)")
+    p.add_argument("--pretrain-runs", nargs="*", default=[],
+                   help="run.json of the backbone pretraining runs (protocol two_stage)")
     p.add_argument("--reference", help="config/reference_results.csv")
     p.add_argument("--config-json", type=_json_arg, help="resolved experiment config shown in the report")
     p.set_defaults(func=cmd_report)

@@ -81,18 +81,27 @@ def ablation_name(base: str, knob: str, value: Any) -> str:
     return f"{base}-{knob}-{text}"
 
 
+def ablation_points(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``ablations`` block as variant name -> its identity ``{base, knob, value}``: one point
+    per knob value (recorded in the run config, so the analysis never parses variant names)."""
+    block = config.get("ablations") or {}
+    base = block.get("base", "morse")
+    return {
+        ablation_name(base, knob, value): {"base": base, "knob": knob, "value": value}
+        for knob, values in (block.get("knobs") or {}).items()
+        for value in values
+    }
+
+
 def ablation_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Expand the ``ablations`` block into variants: one per knob value, each the ``base``
     variant with that single knob changed (the others at the experiment's values)."""
-    block = config.get("ablations") or {}
-    base = block.get("base", "morse")
     variants: dict[str, dict[str, Any]] = {}
-    for knob, values in (block.get("knobs") or {}).items():
-        for value in values:
-            overrides = dict(config["variants"].get(base) or {})
-            overrides.setdefault("base", base)
-            overrides[knob] = value
-            variants[ablation_name(base, knob, value)] = overrides
+    for name, point in ablation_points(config).items():
+        overrides = dict(config["variants"].get(point["base"]) or {})
+        overrides.setdefault("base", point["base"])
+        overrides[point["knob"]] = point["value"]
+        variants[name] = overrides
     return variants
 
 
@@ -125,7 +134,7 @@ def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
             "morse-e3: {base: morse, num_experts: 3})"
         )
     overrides: dict[str, Any] = {}
-    if VARIANTS[base].get("head", "implicit") != "none":
+    if VARIANTS[base].get("head_type", "implicit") != "none":
         overrides.update(config.get("method", {}))
     overrides.update(entry)
     try:
@@ -143,7 +152,7 @@ def dataset_spatial_dims(entry: dict[str, Any]) -> int:
 
 def check_names(config: dict[str, Any]) -> None:
     """Fail early on unknown backbones/variants/dataset kinds and 2D/3D mismatches."""
-    from baselines import get_backbone_spec
+    from baselines import backbone_spatial_dims
 
     for dataset, entry in config["datasets"].items():
         try:
@@ -162,22 +171,22 @@ def check_names(config: dict[str, Any]) -> None:
                     f"config key 'datasets.{dataset}.backbones': {name!r} is not under the top-level "
                     f"'backbones' ({', '.join(config['backbones'])})"
                 )
-            if dims not in get_backbone_spec(name).spatial_dims:
+            if dims not in backbone_spatial_dims(name):
                 raise ConfigError(
                     f"config key 'datasets.{dataset}.backbones': backbone {name!r} does not support "
                     f"{dims}D data"
                 )
     for name in config["backbones"]:
         try:
-            spec = get_backbone_spec(name)
+            supported = backbone_spatial_dims(name)
         except ValueError as error:
             raise ConfigError(f"config key 'backbones.{name}': {error}") from error
         dims = {dataset: dataset_spatial_dims(entry) for dataset, entry in config["datasets"].items()}
-        if not any(d in spec.spatial_dims for d in dims.values()):
+        if not any(d in supported for d in dims.values()):
             described = ", ".join(f"{dataset!r} is {d}D" for dataset, d in dims.items())
             raise ConfigError(
                 f"config key 'backbones.{name}': backbone supports "
-                f"{'/'.join(map(str, spec.spatial_dims))}D inputs but no dataset matches ({described}); "
+                f"{'/'.join(map(str, supported))}D inputs but no dataset matches ({described}); "
                 "use a backbone of the datasets' dimensionality"
             )
     for variant in config["variants"]:
@@ -189,13 +198,13 @@ def check_names(config: dict[str, Any]) -> None:
 def dataset_backbone_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """The (dataset, backbone) pairs that are trained: a backbone runs on every dataset of a
     dimensionality it supports (so one config can hold 2D and 3D datasets and backbones)."""
-    from baselines import get_backbone_spec
+    from baselines import backbone_spatial_dims
 
     pairs = []
     for dataset, entry in config["datasets"].items():
         dims = dataset_spatial_dims(entry)
         for backbone in entry.get("backbones", config["backbones"]):
-            if dims in get_backbone_spec(backbone).spatial_dims:
+            if dims in backbone_spatial_dims(backbone):
                 pairs.append((dataset, backbone))
     return pairs
 
@@ -246,6 +255,9 @@ def run_config(
     protocol = config.get("protocol", "single_stage")
     resolved = _resolve(config, dataset, backbone, variant, seed, variant_head(config, variant),
                         dataset_train(config, dataset), protocol)
+    ablation = ablation_points(config).get(variant)
+    if ablation is not None:  # which ablation point this is (run.json carries it)
+        resolved["ablation"] = ablation
     if protocol == "two_stage":
         resolved["init_config_hash"] = pretrain_config(config, dataset, backbone, seed)["config_hash"]
     resolved["config_hash"] = config_hash(resolved)

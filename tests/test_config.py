@@ -78,7 +78,7 @@ def test_ablation_variant_resolves_base_and_overrides(tiny: dict) -> None:
     assert run["head"]["num_experts"] == 3
     assert run["head"]["expert_width"] == 8  # shared `method` override still applies
     baseline = run_config(config, "phantom2d", "unet", "baseline", 0)
-    assert baseline["head"]["head"] == "none"
+    assert baseline["head"]["head_type"] == "none"
 
 
 def test_config_hash_changes_with_any_hyper_parameter(tiny: dict) -> None:

@@ -46,14 +46,14 @@ def test_workflow_writes_report_and_tidy_metrics(tiny_run: Path) -> None:
 @pytest.mark.slow
 def test_run_json_records_provenance(tiny_run: Path) -> None:
     run = json.loads((tiny_run / "results/tiny/phantom2d/unet/morse/seed0/run.json").read_text())
-    assert run["head"]["head"] == "implicit" and run["head"]["fusion"] == "dense"
+    assert run["head"]["head_type"] == "implicit" and run["head"]["fusion"] == "dense"
     assert run["head"]["expert_width"] == 8
     assert run["versions"]["torch"].startswith("2.13")
     assert run["device"].startswith("cpu")
     assert run["train"]["iterations"] == 4 and run["config_hash"]
     # two-stage protocol: every variant starts from the seed's backbone-only pretraining run
     pretrain = json.loads((tiny_run / "results/tiny/phantom2d/unet/pretrain/seed0/run.json").read_text())
-    assert pretrain["train"]["iterations"] == 3 and pretrain["head"]["head"] == "none"
+    assert pretrain["train"]["iterations"] == 3 and pretrain["head"]["head_type"] == "none"
     assert run["init_config_hash"] == pretrain["config_hash"]
     assert run["init_from"] == "results/tiny/phantom2d/unet/pretrain/seed0/model.pt"
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from morse.analysis.metrics import METRIC_COLUMNS
+from morse.analysis.summaries.cases import case_values
+from morse.analysis.vocabulary import METRICS
 
 RUN_KEYS = ["dataset", "backbone", "variant", "seed", "output"]
 GROUP_KEYS = ["dataset", "backbone", "variant", "output"]
@@ -63,13 +65,18 @@ def aggregate_metrics(paths: Sequence[Path]) -> pd.DataFrame:
     """Concatenate per-run metrics.csv files into one frame, checked and sorted.
 
     Raises ``ValueError`` naming the file when it lacks a required column, and when no path
-    is given. Case and class identifiers are kept as strings (case ``"0001"`` stays ``"0001"``).
+    is given; ``FileNotFoundError`` naming the run when its file is missing. Case and class identifiers are kept as strings (case ``"0001"`` stays ``"0001"``).
     """
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("aggregate_metrics: no metrics files given")
     frames = []
     for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"run {path.parent}: {path.name} is missing, but the config names this run; "
+                "rerun snakemake to evaluate it"
+            )
         frame = pd.read_csv(
             path,
             dtype={
@@ -98,19 +105,15 @@ def aggregate_metrics(paths: Sequence[Path]) -> pd.DataFrame:
 
 
 def _case_level(metrics: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
-    """Per-class rows plus the foreground-class ("mean") and region ("mean_regions") averages."""
-    per_class = metrics[[*RUN_KEYS, "case", "class", *metric_cols]]
-    parts = [per_class]
-    fg = metrics[metrics["class_index"] >= 1]
-    if not fg.empty:
-        mean = fg.groupby([*RUN_KEYS, "case"], sort=True)[metric_cols].mean().reset_index()
-        mean["class"] = "mean"
-        parts.append(mean)
-    reg = metrics[metrics["class_index"] < 0]
-    if not reg.empty:
-        mean_reg = reg.groupby([*RUN_KEYS, "case"], sort=True)[metric_cols].mean().reset_index()
-        mean_reg["class"] = "mean_regions"
-        parts.append(mean_reg)
+    """Per-class rows plus the per-case foreground ("mean") and region ("mean_regions") values
+    of :func:`~morse.analysis.summaries.cases.case_values` (regions never mixed with labels)."""
+    parts = [metrics[[*RUN_KEYS, "case", "class", *metric_cols]]]
+    index = metrics["class_index"]
+    for name, classes, present in (("mean", "foreground", (index >= 1).any()),
+                                   ("mean_regions", "regions", (index < 0).any())):
+        if present:
+            values = pd.concat([case_values(metrics, m, classes) for m in metric_cols], axis=1)
+            parts.append(values.reset_index().assign(**{"class": name}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -123,7 +126,7 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     excluded) computed per case; ``class == "mean_regions"`` the same over regions, when any.
     ``std`` is NaN with a single seed; ``n_cases`` counts distinct cases over all seeds.
     """
-    metric_cols = [c for c in [*METRIC_COLUMNS, "nsd"] if c in metrics.columns]
+    metric_cols = [c for c in METRICS if c in metrics.columns]
     if metrics.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     case_level = _case_level(metrics, metric_cols)

@@ -1,7 +1,8 @@
 """Paired, case-level statistical comparisons between variants and outputs.
 
-Unit of analysis: the test case. For each run, a case's value is the mean of the metric over the
-foreground classes (``class_index >= 1``; regions excluded). Two arms are paired on the seeds
+Unit of analysis: the test case. For each run, a case's value is
+:func:`morse.analysis.summaries.cases.case_values` (the mean over the foreground classes,
+``class_index >= 1``; regions excluded; NaN when a class is not finite). Two arms are paired on the seeds
 present in both, then on the cases present in both for every one of those seeds; each case's
 value is averaged over those seeds, and the paired differences (variant - reference) are
 analysed with a seeded bootstrap CI of the mean (BCa, percentile when BCa is degenerate), the
@@ -17,6 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+
+from morse.analysis.summaries.cases import case_values
+from morse.analysis.vocabulary import COMPARED, higher_is_better
 
 STATS_COLUMNS = [
     "dataset",
@@ -46,28 +50,14 @@ EFFECT_SIZE_NAME = "matched-pairs rank-biserial correlation"
 ALPHA = 0.05
 # differences smaller than this are treated as exact ties/zeros (floating-point noise)
 _TIE_DECIMALS = 12
-_HIGHER_IS_BETTER = {"dice": True, "dice_authors": True, "nsd": True}
 
 __all__ = [
     "STATS_COLUMNS",
-    "higher_is_better",
     "holm",
     "rank_biserial",
     "bootstrap_ci",
-    "case_values",
     "paired_comparisons",
 ]
-
-
-def higher_is_better(metric: str) -> bool:
-    """True for overlap metrics (Dice, NSD), False for distances (HD95, ASD...)."""
-    if metric in _HIGHER_IS_BETTER:
-        return _HIGHER_IS_BETTER[metric]
-    if metric.startswith(("hd", "asd", "assd")):
-        return False
-    if metric.startswith(("dice", "nsd", "jaccard", "iou")):
-        return True
-    raise ValueError(f"unknown direction for metric {metric!r}")
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -139,22 +129,6 @@ def _wilcoxon(differences: np.ndarray) -> tuple[float, str]:
     return float(res.pvalue), ""
 
 
-def case_values(metrics: pd.DataFrame, metric: str) -> pd.Series:
-    """Per-run, per-case mean of ``metric`` over foreground classes (NaN if any class is NaN).
-
-    Indexed by dataset, backbone, variant, output, seed, case.
-    """
-    if metric not in metrics.columns:
-        raise ValueError(f"metric column {metric!r} not in metrics frame")
-    keys = ["dataset", "backbone", "variant", "output", "seed", "case"]
-    fg = metrics[metrics["class_index"] >= 1]
-    grouped = fg.groupby(keys, sort=True)[metric]
-    values = grouped.mean()
-    has_nan = fg[metric].isna().groupby([fg[k] for k in keys], sort=True).any()
-    values[has_nan.reindex(values.index, fill_value=False)] = np.nan
-    return values
-
-
 def _pair(ref: pd.Series, var: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list[str]]:
     """Pair two (seed, case)-indexed series; returns case means, per-seed rows, notes."""
     notes: list[str] = []
@@ -196,7 +170,7 @@ def _comparisons(
 def paired_comparisons(
     metrics: pd.DataFrame,
     reference_variant: str = "baseline",
-    metrics_to_compare: Sequence[str] = ("dice", "hd95_mm", "hd95_vox"),
+    metrics_to_compare: Sequence[str] = COMPARED,
     n_resamples: int = 10000,
     seed: int = 0,
     confidence: float = 0.95,

@@ -47,15 +47,15 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 class HeadConfig:
     """All knobs of the point-rendering head; defaults follow the authors' public code.
 
-    ``head``: "none" (bare backbone), "standard" (PointRend) or "implicit" (Implicit PointRend /
-    MORSE). ``fusion``: "none" (the code's FeatureExtractor path), "dense" (MOEHead, per-pixel
+    ``head_type``: "none" (bare backbone), "standard" (PointRend) or "implicit" (Implicit
+    PointRend / MORSE). ``fusion``: "none" (the code's FeatureExtractor path), "dense" (MOEHead, per-pixel
     experts) or "pointwise" (PointRendSepMoE, experts mixed at the sampled points).
     ``gate_resolution`` (cost knob, dense fusion only): "full" (faithful) runs the 3x3 gate at the
     finest level; "coarse" runs it at the second-finest expert level and upsamples the K gate
     weights (bi/tri)linearly (not in the paper; for the cost-versus-accuracy ablation).
     """
 
-    head: str = "implicit"
+    head_type: str = "implicit"
     fusion: str = "dense"
     num_experts: int | None = None
     expert_width: int = 256
@@ -76,7 +76,7 @@ class HeadConfig:
     gate_resolution: str = "full"
 
     def __post_init__(self) -> None:
-        _check_choice("head", self.head, HEADS)
+        _check_choice("head_type", self.head_type, HEADS)
         _check_choice("fusion", self.fusion, FUSIONS)
         _check_int("num_experts", self.num_experts, 1, optional=True)
         _check_int("expert_width", self.expert_width, 1)
@@ -119,7 +119,7 @@ class HeadConfig:
     @property
     def has_head(self) -> bool:
         """True when a point head is attached (every variant except the bare backbone)."""
-        return self.head != "none"
+        return self.head_type != "none"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (for run.json and checkpoints)."""
@@ -127,11 +127,11 @@ class HeadConfig:
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "baseline": {"head": "none", "fusion": "none", "stochastic_gating": False},
-    "pointrend": {"head": "standard", "fusion": "none", "stochastic_gating": False},
-    "implicit_pointrend": {"head": "implicit", "fusion": "none", "stochastic_gating": False},
-    "morse": {"head": "implicit", "fusion": "dense", "stochastic_gating": True},
-    "morse_deterministic": {"head": "implicit", "fusion": "dense", "stochastic_gating": False},
+    "baseline": {"head_type": "none", "fusion": "none", "stochastic_gating": False},
+    "pointrend": {"head_type": "standard", "fusion": "none", "stochastic_gating": False},
+    "implicit_pointrend": {"head_type": "implicit", "fusion": "none", "stochastic_gating": False},
+    "morse": {"head_type": "implicit", "fusion": "dense", "stochastic_gating": True},
+    "morse_deterministic": {"head_type": "implicit", "fusion": "dense", "stochastic_gating": False},
 }
 
 

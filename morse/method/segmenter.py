@@ -60,7 +60,7 @@ class Segmenter(nn.Module):
 
         def make_head(out_channels: int | None) -> PointHead:
             fourier = None
-            if head.head == "implicit":
+            if head.head_type == "implicit":
                 fourier = FourierFeatures(
                     self.spatial_dims, head.fourier_features, head.fourier_init, head.fourier_scale
                 )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from morse.analysis.inputs import Run
 
 # scores(variant, output, seed, case_position, class_index) -> the metric columns of one row
 Scores = Callable[[str, str, int, int, int], Mapping[str, Any]]
@@ -41,3 +44,14 @@ def metric_frame(
 def numbered(names: Iterable[str]) -> dict[str, int]:
     """Class names -> label indices 1, 2, ... (0 is background)."""
     return {name: index for index, name in enumerate(names, start=1)}
+
+
+def make_runs(records: Iterable[Mapping[str, Any]], root: Path | None = None) -> list[Run]:
+    """Run records from run.json-like dicts (folder ``root/<dataset>/<backbone>/<variant>/seed<k>``)."""
+    root = Path(root or ".")
+    return [
+        Run(dataset=str(r["dataset"]), backbone=str(r["backbone"]), variant=str(r["variant"]),
+            seed=int(r.get("seed", 0)), info=dict(r),
+            folder=root / str(r["dataset"]) / str(r["backbone"]) / str(r["variant"]) / f"seed{r.get('seed', 0)}")
+        for r in records
+    ]  # fmt: skip

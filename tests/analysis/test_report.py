@@ -1,4 +1,4 @@
-"""Tests of morse.analysis.report.build_report on a small synthetic results folder."""
+"""Tests of morse.analysis.report (build_report and its parts) on a small synthetic results folder."""
 
 from __future__ import annotations
 
@@ -9,14 +9,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_frames import metric_frame, numbered
+from synthetic_frames import make_runs, metric_frame, numbered
 
-from morse.analysis import report
-from morse.analysis.report import build_report
+from morse.analysis.report import PHANTOM_WARNING
+from morse.analysis.report import build_report as _build_report
+from morse.analysis.report.provenance import head_table, label_names
+from morse.analysis.report.wording import gain_sections, significance
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCES = REPO / "config" / "reference_results.csv"
 SYNAPSE = ["aorta", "gallbladder", "kidney_left", "kidney_right"]
+
+
+def run_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The run.json files of a results folder: variant runs, pretraining runs (what the report
+    rule passes; the tests know their folders, the report never globs)."""
+    found = sorted(root.glob("*/*/*/seed*/run.json"))
+    return ([p for p in found if p.parts[-3] != "pretrain"],
+            [p for p in found if p.parts[-3] == "pretrain"])  # fmt: skip
+
+
+def build_report(experiment: str, root: Path, out: Path, figures: Path, *args, **kwargs) -> Path:  # noqa: ANN002, ANN003
+    runs, pretrain = run_files(root)
+    return _build_report(experiment, root, out, figures, runs, pretrain, *args, **kwargs)
 
 
 def make_results(
@@ -28,8 +43,9 @@ def make_results(
 ) -> Path:
     """results/<experiment> with the four tables and two runs (baseline, morse), one seed.
 
-    ``extras`` adds an ablation variant (metrics only), a refined-vs-coarse comparison, a
-    backbone pretraining run folder (two-stage protocol) and boundary.csv.
+    ``extras`` adds an ablation variant (its run.json records the ablation point), a
+    refined-vs-coarse comparison, a backbone pretraining run folder (two-stage protocol) and
+    boundary.csv.
     """
     classes = classes or SYNAPSE
     root.mkdir(parents=True, exist_ok=True)
@@ -185,9 +201,10 @@ def make_results(
 
     label = np.zeros((size, size), np.uint8)
     label[4:12, 4:12] = 1
-    for variant in ("baseline", "morse"):
+    for variant in arms:
         run = root / dataset / "unet" / variant / "seed0"
         run.mkdir(parents=True)
+        ablation = {"base": "morse", "knob": "num_points", "value": 512}
         (run / "run.json").write_text(
             json.dumps(
                 {
@@ -196,11 +213,12 @@ def make_results(
                     "backbone": "unet",
                     "variant": variant,
                     "seed": 0,
+                    **({"ablation": ablation} if variant == "morse-num_points-512" else {}),
                     "head": {
                         "expert_width": 256,
                         "fusion": "dense",
-                        "head": "implicit",
-                        "num_points": 2048,
+                        "head_type": "implicit",
+                        "num_points": 512 if variant == "morse-num_points-512" else 2048,
                     },
                     "train": {
                         "iterations": 20,
@@ -210,7 +228,8 @@ def make_results(
                     },
                     "device": "cpu",
                     "wall_time_s": 12.5,
-                    "iterations_per_s": 1.6,
+                    # the ablation variant is not timed: it stays out of the cost table
+                    **({} if variant == "morse-num_points-512" else {"iterations_per_s": 1.6}),
                     "git_commit": "abc1234",
                     "versions": {"torch": "2.13.0"},
                     "protocol": "two-stage",
@@ -315,7 +334,7 @@ def test_not_available_and_phantom_warning(tmp_path: Path) -> None:
     html = build_report(
         "ph", root, tmp_path / "out" / "index.html", tmp_path / "out" / "fig", REFERENCES
     ).read_text()
-    assert report.PHANTOM_WARNING.replace("'", "&#39;") in html
+    assert PHANTOM_WARNING.replace("'", "&#39;") in html
     published = _section(html, "published")
     assert "not available" in published and "76.16" not in published
     # no boundary.csv, no ablation variants, no pretraining run
@@ -354,7 +373,7 @@ def test_label_names_skip_regions_and_follow_label_values() -> None:
     metrics = pd.DataFrame(
         {"class": ["WT", "edema", "enhancing", "TC"], "class_index": [-1, 1, 3, -1]}
     )
-    assert report._label_names(metrics) == ["edema", "label 2", "enhancing"]
+    assert label_names(metrics) == ["edema", "label 2", "enhancing"]
 
 
 def _gain_rows(p_coarse: float, p_refinement: float) -> pd.DataFrame:
@@ -386,7 +405,7 @@ def _gain_rows(p_coarse: float, p_refinement: float) -> pd.DataFrame:
 
 
 def test_gain_sentence_follows_p_holm() -> None:
-    [section] = report._gain_sections(_gain_rows(0.09, 0.001), pd.DataFrame())
+    [section] = gain_sections(_gain_rows(0.09, 0.001))
     assert section["title"] == "synapse / unet: morse"
     [sentence] = section["sentences"]
     text = sentence["text"]
@@ -400,12 +419,12 @@ def test_gain_sentence_follows_p_holm() -> None:
         "p_holm 0.001: significant at 0.05."
     )
     # swap the p-values: the wording follows
-    [section] = report._gain_sections(_gain_rows(0.001, 0.09), pd.DataFrame())
+    [section] = gain_sections(_gain_rows(0.001, 0.09))
     text = section["sentences"][0]["text"]
     assert "p_holm 0.001: significant at 0.05; refinement" in text
     assert text.endswith("p_holm 0.090: not significant at 0.05.")
     # never 'significant' at exactly 0.05
-    assert report._significance(0.05) == "p_holm 0.050: not significant at 0.05"
+    assert significance(0.05) == "p_holm 0.050: not significant at 0.05"
 
 
 def test_gain_section_in_report(synapse_report: tuple[Path, str]) -> None:
@@ -433,13 +452,9 @@ def test_protocol_and_pretrain_runs(synapse_report: tuple[Path, str], tmp_path: 
     what_ran = _section(html, "what-ran")
     variants = re.search(r"<dt>Variants</dt><dd>(.*?)</dd>", what_ran).group(1)
     assert "pretrain" not in variants and "morse" in variants
-    assert "2 variant runs" in what_ran and "1 backbone pretraining run" in what_ran
+    assert "3 variant runs" in what_ran and "1 backbone pretraining run" in what_ran
     runtime = _section(html, "runtime")
     assert "<td>pretrain</td>" in runtime and "99.5" in runtime
-    # the loader itself: the pretrain folder is not a variant run
-    root = make_results(tmp_path / "results", extras=True)
-    assert [r["variant"] for r in report._load_runs(root)] == ["baseline", "morse"]
-    assert [r["variant"] for r in report._load_pretrain_runs(root)] == ["pretrain"]
 
 
 def test_ablation_and_boundary_sections(synapse_report: tuple[Path, str]) -> None:
@@ -463,12 +478,13 @@ def test_runtime_section_has_cost_table(synapse_report: tuple[Path, str]) -> Non
     assert "Cost against accuracy" in runtime
     assert 'src="data:image/png;base64,' in runtime
     assert (path.parent / "figures" / "cost_accuracy.png").exists()
-    assert "CPU timings from the training runs themselves" in runtime
+    assert "timings come from the training runs themselves" in runtime
+    assert "measured on: cpu." in runtime  # the devices the runs record, not a fixed word
     table = runtime[runtime.index("<th>s/iteration</th>") - 400 :]
     for header in ("variant", "output", "s/iteration", "Dice", "HD95 (mm)", "on the front"):
         assert f"<th>{header}</th>" in table
-    # both timed runs record 1.6 it/s -> 0.625 s per iteration; the ablation variant has no
-    # run.json and so no timing: it is not in the cost table
+    # both timed runs record 1.6 it/s -> 0.625 s per iteration; the ablation variant records
+    # no timing: it is not in the cost table
     rows = re.findall(r"<tr>(.*?)</tr>", table.split("</table>")[0], re.S)
     cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows if "<td>" in r]
     assert [c[2:4] for c in cells] == [["baseline", "coarse"], ["morse", "coarse"],
@@ -481,13 +497,13 @@ def test_runtime_section_has_cost_table(synapse_report: tuple[Path, str]) -> Non
 
 
 def test_head_table_hides_the_bare_backbones_unused_head_settings() -> None:
-    runs = [
+    runs = make_runs([
         {"dataset": "d", "backbone": "unet", "variant": "baseline",
-         "head": {"head": "none", "fusion": "none", "expert_width": 256, "num_points": 2048}},
+         "head": {"head_type": "none", "fusion": "none", "expert_width": 256, "num_points": 2048}},
         {"dataset": "d", "backbone": "unet", "variant": "morse",
-         "head": {"head": "implicit", "fusion": "dense", "expert_width": 32, "num_points": 288}},
-    ]
-    table = report._head_table(runs).set_index("variant")
-    assert table.loc["baseline", "head"] == "none"
+         "head": {"head_type": "implicit", "fusion": "dense", "expert_width": 32, "num_points": 288}},
+    ])  # fmt: skip
+    table = head_table(runs).set_index("variant")
+    assert table.loc["baseline", "head_type"] == "none"
     assert (table.loc["baseline", ["fusion", "expert_width", "num_points"]] == "–").all()
     assert table.loc["morse", "expert_width"] == 32 and table.loc["morse", "num_points"] == 288

@@ -56,11 +56,11 @@ def test_point_loss_weight_ramp_and_constant():
 def test_variants_resolve_to_expected_heads():
     assert set(VARIANTS) == {"baseline", "pointrend", "implicit_pointrend", "morse", "morse_deterministic"}
     assert not resolve_head_config("baseline").has_head
-    assert resolve_head_config("pointrend").head == "standard"
+    assert resolve_head_config("pointrend").head_type == "standard"
     assert resolve_head_config("pointrend").fusion == "none"
-    assert resolve_head_config("implicit_pointrend").head == "implicit"
+    assert resolve_head_config("implicit_pointrend").head_type == "implicit"
     morse = resolve_head_config("morse", {"num_experts": 3})
-    assert (morse.head, morse.fusion, morse.stochastic_gating, morse.num_experts) == (
+    assert (morse.head_type, morse.fusion, morse.stochastic_gating, morse.num_experts) == (
         "implicit", "dense", True, 3)
     assert not resolve_head_config("morse_deterministic").stochastic_gating
     assert HeadConfig().to_dict()["fourier_features"] == 128

@@ -1,4 +1,5 @@
-# Stage 5-6: aggregate every run into tidy tables; paired statistics against the baseline.
+# Stage 5-6: aggregate the runs the config resolves (the declared inputs, never a glob of the
+# results folder) into tidy tables; paired statistics against the baseline.
 
 
 rule aggregate:
@@ -19,8 +20,8 @@ rule aggregate:
     log:
         "logs/aggregate/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench aggregate --out-dir {params.out_dir} {input.metrics} "
-        "--boundary {input.boundary} > {log} 2>&1"
+        "morse-bench aggregate --out-dir {params.out_dir:q} {input.metrics:q} "
+        "--boundary {input.boundary:q} > {log:q} 2>&1"
 
 
 rule compare:
@@ -37,4 +38,5 @@ rule compare:
     log:
         "logs/compare/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench compare --metrics {input} --out {output} --reference {params.reference} > {log} 2>&1"
+        "morse-bench compare --metrics {input:q} --out {output:q} --reference {params.reference:q} "
+        "> {log:q} 2>&1"

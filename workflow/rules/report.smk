@@ -1,6 +1,14 @@
 # Stage 7: figures and the self-contained HTML report people open.
 
 
+def pretrain_dirs():
+    """The backbone pretraining runs the config resolves (protocol two_stage; none otherwise)."""
+    if config["protocol"] != "two_stage":
+        return []
+    pairs = sorted({(dataset, backbone) for dataset, backbone, _ in MATRIX})
+    return [PRETRAIN_DIR.format(dataset=d, backbone=b, seed=s) for d, b in pairs for s in SEEDS]
+
+
 rule report:
     input:
         metrics=RESULTS + "/metrics.csv",
@@ -8,7 +16,10 @@ rule report:
         empty=RESULTS + "/empty_counts.csv",
         boundary=RESULTS + "/boundary.csv",
         comparisons=RESULTS + "/comparisons.csv",
+        # exactly the runs the config resolves (never a glob of the results folder)
         runs=[d + "/run.json" for d in run_dirs()],
+        pretrain_runs=[d + "/run.json" for d in pretrain_dirs()],
+        logs=[d + "/train_log.csv" for d in run_dirs()],
         qualitative=[d + "/qualitative.npz" for d in run_dirs()],
         reference=os.path.join(workflow.basedir, "config", "reference_results.csv"),
     output:
@@ -20,6 +31,7 @@ rule report:
     log:
         "logs/report/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench report --experiment {EXPERIMENT} --results {params.results} "
-        "--out {output.html} --figures {output.figures} --reference {input.reference} "
-        "--config-json {params.config:q} > {log} 2>&1"
+        "morse-bench report --experiment {EXPERIMENT:q} --results {params.results:q} "
+        "--out {output.html:q} --figures {output.figures:q} --reference {input.reference:q} "
+        "--runs {input.runs:q} --pretrain-runs {input.pretrain_runs:q} "
+        "--config-json {params.config:q} > {log:q} 2>&1"

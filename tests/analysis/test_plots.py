@@ -1,4 +1,4 @@
-"""Tests of morse.analysis.figures on small synthetic tables and run folders."""
+"""Tests of morse.analysis.plots and the summaries they draw, on small synthetic tables and runs."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_frames import metric_frame, numbered
+from synthetic_frames import make_runs, metric_frame, numbered
 
-from morse.analysis import figures
-from morse.analysis.figures import (
-    plot_paired_cases,
-    plot_per_class_scores,
-    plot_qualitative,
-    plot_training_curves,
-)
+from morse.analysis.inputs import read_qualitative, read_runs, read_training_logs
+from morse.analysis.plots.ablation import ablation_figure, plot_ablations
+from morse.analysis.plots.boundary import boundary_figure, plot_boundary_errors
+from morse.analysis.plots.cost import cost_figure, plot_cost_accuracy
+from morse.analysis.plots.paired import paired_cases_figure, plot_paired_cases
+from morse.analysis.plots.per_class import per_class_figure, plot_per_class_scores
+from morse.analysis.plots.qualitative import plot_qualitative, qualitative_figure, zoom_box
+from morse.analysis.plots.training import plot_training_curves, training_figure
+from morse.analysis.summaries.ablation import ablation_summary
+from morse.analysis.summaries.boundary_rates import boundary_error_rates
+from morse.analysis.summaries.cases import case_means, per_class_points, training_curves
+from morse.analysis.summaries.cost import cost_accuracy_summary, cost_labels, pareto_front
+from morse.analysis.vocabulary import HEADLINE, variant_colour
 
 CLASSES = ["liver", "spleen"]
 
@@ -39,6 +45,23 @@ def make_metrics(
         for variant, variant_cases in cases.items()
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def class_points(metrics: pd.DataFrame) -> pd.DataFrame:
+    return per_class_points(metrics, HEADLINE)
+
+
+def cases(metrics: pd.DataFrame) -> pd.DataFrame:
+    return case_means(metrics, HEADLINE)
+
+
+def samples(dirs: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
+    return {variant: read_qualitative(run) for variant, [run] in
+            ((v, read_runs([d / "run.json"])) for v, d in dirs.items())}  # fmt: skip
+
+
+def curves(dirs: dict[str, Path]) -> pd.DataFrame:
+    return training_curves(read_training_logs(read_runs(d / "run.json" for d in dirs.values())))
 
 
 def write_run(
@@ -94,7 +117,7 @@ def square_masks(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_per_class_scores_writes_png_and_svg(tmp_path: Path) -> None:
-    paths = plot_per_class_scores(make_metrics(), tmp_path / "figs" / "per_class")
+    paths = plot_per_class_scores(class_points(make_metrics()), tmp_path / "figs" / "per_class")
     assert sorted(p.suffix for p in paths) == [".png", ".svg"]
     for p in paths:
         assert p.exists() and p.stat().st_size > 1000
@@ -103,7 +126,7 @@ def test_per_class_scores_writes_png_and_svg(tmp_path: Path) -> None:
 
 
 def test_per_class_scores_one_box_per_class_and_group() -> None:
-    fig = figures._per_class_figure(make_metrics())
+    fig = per_class_figure(class_points(make_metrics()))
     dice_ax = fig.axes[0]
     labels = [t.get_text() for t in dice_ax.get_xticklabels()]
     assert labels == CLASSES  # class_index order
@@ -114,8 +137,8 @@ def test_per_class_scores_one_box_per_class_and_group() -> None:
 
 
 def test_figures_are_deterministic(tmp_path: Path) -> None:
-    a = plot_per_class_scores(make_metrics(), tmp_path / "a")
-    b = plot_per_class_scores(make_metrics(), tmp_path / "b")
+    a = plot_per_class_scores(class_points(make_metrics()), tmp_path / "a")
+    b = plot_per_class_scores(class_points(make_metrics()), tmp_path / "b")
     for pa, pb in zip(a, b, strict=True):
         assert pa.read_bytes() == pb.read_bytes()
 
@@ -124,20 +147,20 @@ def test_paired_cases_one_line_per_shared_case(tmp_path: Path) -> None:
     metrics = make_metrics(
         {"baseline": ["c1", "c2", "c3", "c4"], "morse": ["c2", "c3", "c4", "c5"]}
     )
-    fig = figures._paired_cases_figure(metrics, variant="morse", reference="baseline")
+    fig = paired_cases_figure(cases(metrics), variant="morse", reference="baseline")
     for ax in fig.axes:
         case_lines = [ln for ln in ax.lines if str(ln.get_gid()).startswith("case:")]
         assert sorted(ln.get_gid() for ln in case_lines) == ["case:c2", "case:c3", "case:c4"]
         assert len(ax.lines) == len(case_lines) + 1  # plus the mean line
         # reference coarse, morse coarse, morse refined
         assert all(len(ln.get_xdata()) == 3 for ln in case_lines)
-    paths = plot_paired_cases(metrics, tmp_path / "paired")
+    paths = plot_paired_cases(cases(metrics), tmp_path / "paired")
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
 
 
 def test_paired_cases_values_are_case_means_over_classes_and_seeds() -> None:
     metrics = make_metrics()
-    fig = figures._paired_cases_figure(metrics)
+    fig = paired_cases_figure(cases(metrics))
     line = next(ln for ln in fig.axes[0].lines if ln.get_gid() == "case:c1")
     base = metrics[(metrics.variant == "baseline") & (metrics.case == "c1")]["dice"].mean()
     refined = metrics[
@@ -147,12 +170,47 @@ def test_paired_cases_values_are_case_means_over_classes_and_seeds() -> None:
     assert line.get_ydata()[2] == pytest.approx(refined)
 
 
-def test_paired_cases_ignores_infinite_hd95() -> None:
+def test_paired_cases_leave_out_a_case_with_an_infinite_hd95() -> None:
     metrics = make_metrics()
     metrics.loc[(metrics.case == "c1") & (metrics["class"] == "liver"), "hd95_mm"] = np.inf
-    fig = figures._paired_cases_figure(metrics)
-    line = next(ln for ln in fig.axes[1].lines if ln.get_gid() == "case:c1")
-    assert np.isfinite(line.get_ydata()).all()
+    fig = paired_cases_figure(cases(metrics))
+    gids = sorted(ln.get_gid() for ln in fig.axes[1].lines if ln.get_gid().startswith("case:"))
+    assert gids == ["case:c2", "case:c3"]  # never averaged over the one finite class
+    assert "case:c1" in {ln.get_gid() for ln in fig.axes[0].lines}  # Dice is finite
+    for line in fig.axes[1].lines:
+        assert np.isfinite(line.get_ydata()).all()
+
+
+def test_paired_cases_never_mix_regions_with_labels() -> None:
+    """phantom3d/BraTS: region rows (class_index -1: WT, TC, ET) sit beside the label rows; the
+    case value is the label mean only, as in the paired test (stats.case_values)."""
+    rng = np.random.default_rng(5)
+
+    def scores(variant: str, output: str, seed: int, case: int, index: int) -> dict:
+        if index < 0:  # regions: far off, so that mixing them in would show
+            return {"dice": 0.0, "hd95_mm": 100.0}
+        return {"dice": float(rng.uniform(0.6, 0.9)), "hd95_mm": float(rng.uniform(2, 9))}
+
+    classes = {"edema": 1, "core": 2, "enhancing": 3, "WT": -1, "TC": -1, "ET": -1}
+    metrics = metric_frame({"baseline": ["coarse"], "morse": ["coarse", "refined"]}, scores,
+                           classes=classes, seeds=(0, 1), cases=("c1", "c2", "c3"))  # fmt: skip
+    fig = paired_cases_figure(cases(metrics))
+    labels = metrics[metrics["class_index"] >= 1]
+    for ax, metric in zip(fig.axes, ("dice", "hd95_mm"), strict=True):
+        for case in ("c1", "c2", "c3"):
+            line = next(ln for ln in ax.lines if ln.get_gid() == f"case:{case}")
+            expected = [labels[(labels.variant == v) & (labels.output == o) & (labels.case == case)]
+                        .groupby("seed")[metric].mean().mean()
+                        for v, o in (("baseline", "coarse"), ("morse", "coarse"), ("morse", "refined"))]  # fmt: skip
+            assert line.get_ydata() == pytest.approx(expected)
+    # the same reduction as the paired statistics beside the figure
+    from morse.analysis.stats import paired_comparisons
+
+    row = paired_comparisons(metrics, metrics_to_compare=("dice",), n_resamples=200).query(
+        "metric == 'dice' and variant == 'morse' and output == 'refined' and reference_variant == 'baseline'")
+    means = cases(metrics).query("metric == 'dice'").groupby(["variant", "output"])["value"].mean()
+    assert float(row["mean_variant"].iloc[0]) == pytest.approx(means[("morse", "refined")])
+    assert float(row["mean_reference"].iloc[0]) == pytest.approx(means[("baseline", "coarse")])
 
 
 def test_zoom_box_inside_image_and_on_disagreement(tmp_path: Path) -> None:
@@ -161,7 +219,7 @@ def test_zoom_box_inside_image_and_on_disagreement(tmp_path: Path) -> None:
         "baseline": write_run(tmp_path, "baseline", 0, baseline, baseline, label),
         "morse": write_run(tmp_path, "morse", 0, morse, morse, label),
     }
-    fig, box = figures._qualitative_figure(dirs, CLASSES)
+    fig, box = qualitative_figure(samples(dirs), CLASSES)
     r0, c0, r1, c1 = box
     h, w = label.shape
     assert 0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w
@@ -169,7 +227,7 @@ def test_zoom_box_inside_image_and_on_disagreement(tmp_path: Path) -> None:
     assert disagree[r0:r1, c0:c1].any()
     # the window holds the most disagreement a window of that size can hold
     assert disagree[r0:r1, c0:c1].sum() == disagree.sum()
-    paths = plot_qualitative(dirs, tmp_path / "qual", CLASSES)
+    paths = plot_qualitative(samples(dirs), tmp_path / "qual", CLASSES)
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
     # one refined panel per variant shows the inference points (baseline has none)
     scatters = [
@@ -183,11 +241,11 @@ def test_zoom_box_inside_image_and_on_disagreement(tmp_path: Path) -> None:
 def test_zoom_box_is_deterministic_and_clamped() -> None:
     mask = np.zeros((20, 30), bool)
     mask[19, 29] = True  # corner pixel: the window must shift inside, not spill out
-    box = figures._zoom_box(mask, size=8)
-    assert box == figures._zoom_box(mask, size=8)
+    box = zoom_box(mask, size=8)
+    assert box == zoom_box(mask, size=8)
     r0, c0, r1, c1 = box
     assert (r1 - r0, c1 - c0) == (8, 8) and r1 <= 20 and c1 <= 30 and mask[r0:r1, c0:c1].any()
-    empty = figures._zoom_box(np.zeros((20, 30), bool), size=8)
+    empty = zoom_box(np.zeros((20, 30), bool), size=8)
     assert empty == (6, 11, 14, 19)  # centre when nothing disagrees and no fallback
 
 
@@ -199,7 +257,7 @@ def test_training_curves_mean_over_seeds(tmp_path: Path) -> None:
             dirs[f"{variant}/seed{seed}"] = write_run(
                 tmp_path, variant, seed, baseline, morse, label
             )
-    fig = figures._training_figure(dirs)
+    fig = training_figure(curves(dirs))
     loss_ax = fig.axes[0]
     gids = sorted(ln.get_gid() for ln in loss_ax.lines)
     assert gids == ["variant:baseline", "variant:morse"]
@@ -207,20 +265,20 @@ def test_training_curves_mean_over_seeds(tmp_path: Path) -> None:
     # seeds add 0.00 and 0.01 to the loss: the mean adds 0.005
     assert line.get_ydata()[0] == pytest.approx(1.0 + 0.005)
     assert len(loss_ax.collections) == 2  # one SD band per variant
-    paths = plot_training_curves(dirs, tmp_path / "train")
+    paths = plot_training_curves(curves(dirs), tmp_path / "train")
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
 
 
 def test_variant_colours_are_stable() -> None:
-    assert figures.variant_colour("morse") != figures.variant_colour("baseline")
-    assert figures.variant_colour("morse-e3") == figures.variant_colour("morse-e3")
+    assert variant_colour("morse") != variant_colour("baseline")
+    assert variant_colour("morse-e3") == variant_colour("morse-e3")
 
 
 def test_per_class_scores_leave_out_infinite_hd95() -> None:
     metrics = make_metrics()
     inf_rows = (metrics["class"] == "liver") & (metrics["case"] == "c1")
     metrics.loc[inf_rows, "hd95_mm"] = np.inf
-    fig = figures._per_class_figure(metrics)
+    fig = per_class_figure(class_points(metrics))
     hd_ax = fig.axes[1]
     assert np.isfinite(hd_ax.get_ylim()).all()
     points = np.concatenate([c.get_offsets() for c in hd_ax.collections])
@@ -239,15 +297,21 @@ ABLATION_VARIANTS = {
     "morse-num_points-8192": ["coarse", "refined"],
     "morse-stochastic_gating-false": ["coarse", "refined"],
 }
-BASE_RUNS = [
-    {
-        "dataset": "phantom2d",
-        "backbone": "unet",
-        "variant": "morse",
-        "seed": 0,
-        "head": {"num_points": 2048, "stochastic_gating": True, "num_experts": None},
-    }
-]
+#: identities as the config records them in run.json (the names are only labels here: a variant
+#: called "morse-num_points-512" without a recorded identity is not an ablation point)
+ABLATION_POINTS = {
+    "morse-num_points-512": {"base": "morse", "knob": "num_points", "value": 512},
+    "morse-num_points-8192": {"base": "morse", "knob": "num_points", "value": 8192},
+    "morse-stochastic_gating-false": {"base": "morse", "knob": "stochastic_gating", "value": False},
+}
+ABLATION_RUNS = make_runs(
+    {"dataset": "phantom2d", "backbone": "unet", "variant": v, "seed": 0, "ablation": point}
+    for v, point in ABLATION_POINTS.items()
+)
+BASE_RUNS = ABLATION_RUNS + make_runs([{
+    "dataset": "phantom2d", "backbone": "unet", "variant": "morse", "seed": 0,
+    "head": {"num_points": 2048, "stochastic_gating": True, "num_experts": None},
+}])  # fmt: skip
 
 
 def make_ablation_metrics(variants: dict[str, list[str]] | None = None) -> pd.DataFrame:
@@ -265,26 +329,20 @@ def _panel(fig, knob: str, row: int = 0):  # noqa: ANN001, ANN202
     return axes[row]
 
 
-def test_parse_ablation_recognises_head_config_knobs() -> None:
-    assert figures.parse_ablation("morse-num_experts-3") == ("morse", "num_experts", 3)
-    assert figures.parse_ablation("morse-stochastic_gating-false") == (
-        "morse",
-        "stochastic_gating",
-        False,
-    )
-    assert figures.parse_ablation("morse_deterministic-subdivision_points-2048") == (
-        "morse_deterministic",
-        "subdivision_points",
-        2048,
-    )
-    assert figures.parse_ablation("morse-fourier_scale-0.5") == ("morse", "fourier_scale", 0.5)
-    assert figures.parse_ablation("morse-not_a_knob-3") is None
-    assert figures.parse_ablation("morse_deterministic") is None
+def test_ablation_identity_comes_from_the_runs_not_the_names() -> None:
+    metrics = make_ablation_metrics()
+    summary = ablation_summary(metrics, BASE_RUNS)
+    points = summary[summary["role"] == "ablation"][["variant", "knob", "value"]].drop_duplicates()
+    assert {(v, k, val) for v, k, val in points.itertuples(index=False)} == {
+        (v, p["knob"], p["value"]) for v, p in ABLATION_POINTS.items()}
+    # the same names without recorded identities: no ablation at all
+    assert ablation_summary(metrics, make_runs([{"dataset": "phantom2d", "backbone": "unet",
+                                                 "variant": v} for v in ABLATION_POINTS])).empty  # fmt: skip
 
 
 def test_ablation_panels_x_values_and_one_line_per_output() -> None:
-    summary = figures.ablation_summary(make_ablation_metrics(), BASE_RUNS)
-    fig = figures._ablation_figure(summary)
+    summary = ablation_summary(make_ablation_metrics(), BASE_RUNS)
+    fig = ablation_figure(summary)
     points = _panel(fig, "num_points")
     lines = [ln for ln in points.lines if str(ln.get_gid()).startswith("ablation:")]
     assert sorted(ln.get_gid() for ln in lines) == [
@@ -301,15 +359,15 @@ def test_ablation_panels_x_values_and_one_line_per_output() -> None:
     assert sum(str(ln.get_gid()).startswith("ablation:") for ln in gating.lines) == 2
     # Dice row then HD95 row: 2 knobs x 2 metrics
     assert len(fig.axes) == 4
-    # without run.json the base value is unknown: only the ablation variants are drawn
-    fig = figures._ablation_figure(figures.ablation_summary(make_ablation_metrics()))
+    # without the base variant's run.json its value is unknown: only the ablation variants drawn
+    fig = ablation_figure(ablation_summary(make_ablation_metrics(), ABLATION_RUNS))
     line = next(ln for ln in _panel(fig, "num_points").lines if ln.get_gid().startswith("abl"))
     assert list(line.get_xdata()) == [512, 8192]
 
 
 def test_ablation_values_are_case_means_and_baseline_line() -> None:
     metrics = make_ablation_metrics()
-    fig = figures._ablation_figure(figures.ablation_summary(metrics, BASE_RUNS))
+    fig = ablation_figure(ablation_summary(metrics, BASE_RUNS))
     ax = _panel(fig, "num_points", row=0)  # Dice
     line = next(ln for ln in ax.lines if ln.get_gid() == "ablation:num_points:refined")
     sub = metrics[(metrics.variant == "morse-num_points-512") & (metrics.output == "refined")]
@@ -322,11 +380,11 @@ def test_ablation_values_are_case_means_and_baseline_line() -> None:
 
 
 def test_ablation_band_contains_the_mean() -> None:
-    summary = figures.ablation_summary(make_ablation_metrics(), BASE_RUNS)
+    summary = ablation_summary(make_ablation_metrics(), BASE_RUNS)
     assert (summary["ci_low"] <= summary["mean"]).all()
     assert (summary["mean"] <= summary["ci_high"]).all()
     assert (summary["ci_high"] > summary["ci_low"]).all()
-    fig = figures._ablation_figure(summary)
+    fig = ablation_figure(summary)
     checked = 0
     for ax in fig.axes:
         bands = {c.get_gid(): c for c in ax.collections if str(c.get_gid()).startswith("band:")}
@@ -344,9 +402,9 @@ def test_ablation_band_contains_the_mean() -> None:
 
 def test_no_ablation_variants_no_figure(tmp_path: Path) -> None:
     metrics = make_ablation_metrics({"baseline": ["coarse"], "morse": ["coarse", "refined"]})
-    assert figures.plot_ablations(metrics, tmp_path / "abl", BASE_RUNS) == []
+    assert plot_ablations(ablation_summary(metrics, BASE_RUNS), tmp_path / "abl") == []
     assert not list(tmp_path.iterdir())
-    paths = figures.plot_ablations(make_ablation_metrics(), tmp_path / "abl", BASE_RUNS)
+    paths = plot_ablations(ablation_summary(make_ablation_metrics(), BASE_RUNS), tmp_path / "abl")
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
 
 
@@ -386,7 +444,7 @@ def make_boundary() -> pd.DataFrame:
 
 
 def test_boundary_error_rate_matches_hand_value(tmp_path: Path) -> None:
-    fig = figures._boundary_figure(figures.boundary_error_rates(make_boundary()))
+    fig = boundary_figure(boundary_error_rates(make_boundary()))
     ax = fig.axes[0]
     line = next(ln for ln in ax.lines if ln.get_gid() == "morse:coarse")
     assert list(line.get_xdata()) == [0.5, 1.5]
@@ -400,10 +458,10 @@ def test_boundary_error_rate_matches_hand_value(tmp_path: Path) -> None:
         "morse:refined",
     ]
     # band = spread of the per-seed rates: seed 0 8/40, seed 1 22/60 at 0.5 mm
-    rates = figures.boundary_error_rates(make_boundary())
+    rates = boundary_error_rates(make_boundary())
     near = rates[(rates.variant == "morse") & (rates.output == "coarse")].iloc[0]
     assert (near["low"], near["high"]) == pytest.approx((8 / 40, 22 / 60))
-    paths = figures.plot_boundary_errors(make_boundary(), tmp_path / "boundary")
+    paths = plot_boundary_errors(boundary_error_rates(make_boundary()), tmp_path / "boundary")
     assert {p.suffix for p in paths} == {".png", ".svg"} and all(p.exists() for p in paths)
 
 
@@ -426,9 +484,9 @@ COST_RATES = {
     "morse-expert_width-64": [0.5, 0.25],
 }
 COST_HEADS = {  # as run.json records them: the bare backbone keeps the (unused) head defaults
-    "baseline": {"head": "none", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
-    "morse": {"head": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
-    "morse-expert_width-64": {"head": "implicit", "expert_width": 64, "fusion": "dense",
+    "baseline": {"head_type": "none", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
+    "morse": {"head_type": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "full"},
+    "morse-expert_width-64": {"head_type": "implicit", "expert_width": 64, "fusion": "dense",
                               "gate_resolution": "full"},
 }
 
@@ -453,8 +511,8 @@ def make_cost_metrics() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def make_cost_runs(rates: dict[str, list[float | None]] | None = None) -> list[dict]:
-    return [
+def make_cost_runs(rates: dict[str, list[float | None]] | None = None) -> list:
+    return make_runs([
         {
             "dataset": "phantom2d",
             "backbone": "unet",
@@ -467,7 +525,7 @@ def make_cost_runs(rates: dict[str, list[float | None]] | None = None) -> list[d
         }  # fmt: skip
         for variant, per_seed in (rates or COST_RATES).items()
         for seed, rate in enumerate(per_seed)
-    ]
+    ])
 
 
 def _cost_expected_dice(level: float) -> float:
@@ -476,7 +534,7 @@ def _cost_expected_dice(level: float) -> float:
 
 
 def test_cost_accuracy_points_are_median_cost_and_case_means() -> None:
-    summary = figures.cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
+    summary = cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
     assert list(zip(summary["variant"], summary["output"], strict=True)) == [
         ("baseline", "coarse"),
         ("morse", "coarse"),
@@ -484,7 +542,7 @@ def test_cost_accuracy_points_are_median_cost_and_case_means() -> None:
         ("morse-expert_width-64", "coarse"),
         ("morse-expert_width-64", "refined"),
     ]
-    fig = figures._cost_figure(summary)
+    fig = cost_figure(summary)
     dice_ax, hd_ax = fig.axes[0], fig.axes[1]
     seconds = {"baseline": 0.25, "morse": 0.75, "morse-expert_width-64": 3.0}
     for (variant, output), level in COST_LEVELS.items():
@@ -511,12 +569,12 @@ def test_cost_accuracy_points_are_median_cost_and_case_means() -> None:
 
 def test_cost_labels_name_only_settings_the_head_uses() -> None:
     heads = {
-        "baseline": {"head": "none", "expert_width": 256, "fusion": "dense", "gate_resolution": "full"},
-        "morse": {"head": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "coarse"},
-        "morse-pw": {"head": "implicit", "expert_width": 32, "fusion": "pointwise", "gate_resolution": "full"},
+        "baseline": {"head_type": "none", "expert_width": 256, "fusion": "dense", "gate_resolution": "full"},
+        "morse": {"head_type": "implicit", "expert_width": 32, "fusion": "dense", "gate_resolution": "coarse"},
+        "morse-pw": {"head_type": "implicit", "expert_width": 32, "fusion": "pointwise", "gate_resolution": "full"},
     }
     runs = [{"dataset": "d", "backbone": "b", "variant": v, "head": h} for v, h in heads.items()]
-    labels = figures._cost_labels(runs, "d", "b", list(heads))
+    labels = cost_labels(make_runs(runs), "d", "b", list(heads))
     # expert_width is the same for the two heads that use it; the baseline's 256 is unused.
     # gate_resolution differs only through the pointwise head, which has no gate to resolve.
     assert labels == {"baseline": "baseline", "morse": "morse (fusion=dense)",
@@ -524,7 +582,7 @@ def test_cost_labels_name_only_settings_the_head_uses() -> None:
 
 
 def test_cost_accuracy_pareto_front() -> None:
-    summary = figures.cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
+    summary = cost_accuracy_summary(make_cost_metrics(), make_cost_runs())
     front = summary[summary["on_front"]]
     # by hand: baseline (0.25 s, Dice 0.70), morse refined (0.75 s, 0.80 beats its coarse 0.72),
     # width 64 refined (3 s, 0.85 beats everything cheaper); the other two are dominated
@@ -534,7 +592,7 @@ def test_cost_accuracy_pareto_front() -> None:
         ("morse-expert_width-64", "refined"),
     }
     step = next(
-        ln for ln in figures._cost_figure(summary).axes[0].lines if ln.get_gid() == "pareto"
+        ln for ln in cost_figure(summary).axes[0].lines if ln.get_gid() == "pareto"
     )
     assert list(step.get_xdata()) == pytest.approx([0.25, 0.75, 3.0])
     expected = [_cost_expected_dice(x) for x in (0.70, 0.80, 0.85)]
@@ -545,15 +603,15 @@ def test_cost_accuracy_pareto_front() -> None:
 def test_pareto_front_ties_and_missing_values() -> None:
     cost = np.array([1.0, 1.0, 2.0, 0.5, np.nan])
     score = np.array([0.5, 0.6, 0.6, 0.4, 0.9])
-    assert list(figures._pareto_front(cost, score)) == [False, True, False, True, False]
+    assert list(pareto_front(cost, score)) == [False, True, False, True, False]
 
 
 def test_cost_accuracy_needs_two_timed_variants(tmp_path: Path) -> None:
     metrics = make_cost_metrics()
     # only morse timed: baseline has no rate, the width-64 variant a zero rate
     runs = make_cost_runs({"baseline": [None], "morse": [1.0, 2.0], "morse-expert_width-64": [0]})
-    assert figures.plot_cost_accuracy(metrics, runs, tmp_path / "cost") == []
+    assert plot_cost_accuracy(cost_accuracy_summary(metrics, runs), tmp_path / "cost") == []
     assert not list(tmp_path.iterdir())
-    assert figures.cost_accuracy_summary(metrics, runs).empty
-    paths = figures.plot_cost_accuracy(metrics, make_cost_runs(), tmp_path / "cost")
+    assert cost_accuracy_summary(metrics, runs).empty
+    paths = plot_cost_accuracy(cost_accuracy_summary(metrics, make_cost_runs()), tmp_path / "cost")
     assert [p.name for p in paths] == ["cost.png", "cost.svg"] and all(p.exists() for p in paths)

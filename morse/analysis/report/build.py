@@ -1,0 +1,129 @@
+"""``build_report``: read the inputs, compute each summary once, format, draw, render, write.
+
+Data flows one way: :mod:`~morse.analysis.inputs` -> :mod:`~morse.analysis.summaries` ->
+:mod:`~morse.analysis.plots` and the report's tables and wording -> ``templates/report.html.j2``
+-> ONE HTML file (figures embedded as base64 PNG, no external CSS or JavaScript, every text
+escaped: tables by pandas, everything else by jinja2 autoescape), written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from morse.analysis.inputs import (
+    DEFAULT_REFERENCE_RESULTS,
+    Run,
+    check_runs_match,
+    read_references,
+    read_runs,
+    read_tables,
+    sha256,
+)  # fmt: skip
+from morse.analysis.report import figures, provenance, tables, wording
+from morse.analysis.report.format import html_table
+from morse.analysis.summaries.ablation import ablation_points, ablation_summary
+from morse.analysis.summaries.cost import cost_accuracy_summary
+from morse.analysis.vocabulary import output_rank, variant_order
+from morse.data.atomic import atomic_path
+
+__all__ = ["PHANTOM_WARNING", "build_report"]
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+TEMPLATE_NAME = "report.html.j2"
+PHANTOM_WARNING = "phantom data: validates the pipeline, not the paper's claim"
+
+
+def _render(context: dict[str, Any]) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)  # fmt: skip
+    return env.get_template(TEMPLATE_NAME).render(**context)
+
+
+def _what_ran(metrics, runs: Sequence[Run], pretrain: Sequence[Run]) -> dict[str, Any]:  # noqa: ANN001
+    return {
+        "datasets": sorted({r.dataset for r in runs}),
+        "backbones": sorted({r.backbone for r in runs}),
+        "variants": variant_order(r.variant for r in runs),
+        "seeds": sorted({r.seed for r in runs}),
+        "outputs": sorted(set(metrics["output"].astype(str)), key=output_rank),
+        "n_runs": len(runs),
+        "n_pretrain": len(pretrain),
+    }
+
+
+def build_report(
+    experiment: str,
+    results_dir: Path,
+    out_html: Path,
+    figures_dir: Path,
+    runs: Sequence[Path],
+    pretrain_runs: Sequence[Path] = (),
+    reference_results: Path | None = None,
+    config: dict | None = None,
+) -> Path:
+    """Render the experiment's HTML report and return its path.
+
+    ``results_dir`` holds the aggregated tables; ``runs`` and ``pretrain_runs`` are the
+    ``run.json`` files of the variant runs and of the two-stage protocol's backbone pretraining
+    runs that the config resolves (the report rule's inputs: nothing is globbed, and a named run
+    with a missing file is an error naming it). ``reference_results`` defaults to the
+    repository's ``config/reference_results.csv``; ``config`` (the resolved experiment config) is
+    shown under provenance and used to spot phantom datasets.
+    """
+    results_dir, out_html, figures_dir = Path(results_dir), Path(out_html), Path(figures_dir)
+    data = read_tables(results_dir)
+    variant_runs, first_stage = read_runs(runs), read_runs(pretrain_runs)
+    check_runs_match(data.metrics, variant_runs)
+    references = read_references(reference_results)
+    ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
+    ablated = set(ablation_points(variant_runs))
+    figures_dir.mkdir(parents=True, exist_ok=True)
+
+    ablation = ablation_summary(data.metrics, variant_runs)
+    cost = cost_accuracy_summary(data.metrics, variant_runs)
+    devices = provenance.distinct(variant_runs, "device")
+    ran = _what_ran(data.metrics, variant_runs, first_stage)
+    inputs = [*data.paths[:4], *([ref_path] if ref_path.exists() else []), *data.paths[4:]]
+    context = {
+        "experiment": experiment,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commits": provenance.distinct(variant_runs, "git_commit") or ["n/a"],
+        "devices": devices or ["n/a"],
+        "protocols": provenance.distinct(variant_runs, "protocol") or ["n/a"],
+        "protocol_lines": wording.protocol_lines(variant_runs, first_stage),
+        "ran": ran,
+        "phantoms": wording.phantom_datasets(ran["datasets"], variant_runs, config),
+        "phantom_warning": PHANTOM_WARNING,
+        "head_html": html_table(provenance.head_table(variant_runs)),
+        "train_html": html_table(provenance.config_table(variant_runs, "train")),
+        "verdict_sentences": wording.verdict_sentences(data.comparisons),
+        "verdict_html": html_table(tables.verdict_table(data.comparisons)),
+        "gain_sections": wording.gain_sections(data.comparisons, ablated),
+        "ablation_figure": figures.ablation_entry(ablation, figures_dir),
+        "ablation_html": html_table(tables.ablation_table(ablation)),
+        "boundary_computed": data.boundary is not None,
+        "boundary_figure": None if data.boundary is None else figures.boundary_entry(
+            data.boundary, ablated, figures_dir),  # fmt: skip
+        "summary_tables": tables.summary_tables(data.summary, data.metrics),
+        "figures": figures.main_figures(data.metrics, variant_runs, figures_dir),
+        "published_html": html_table(tables.published_table(data.summary, references)),
+        "empty_html": html_table(tables.empty_table(data.empty_counts)),
+        "runtime_html": html_table(provenance.runtime_table(variant_runs, first_stage)),
+        "cost_figure": figures.cost_entry(cost, devices, figures_dir),
+        "cost_html": html_table(tables.cost_table(cost)),
+        "versions_html": html_table(provenance.versions_table(variant_runs)),
+        "config_text": "" if config is None else json.dumps(config, indent=2, sort_keys=True, default=str),
+        "inputs": [{"name": p.name if p.parent == results_dir else str(p), "sha256": sha256(p)}
+                   for p in inputs],  # fmt: skip
+        "not_available": tables.NOT_AVAILABLE,
+    }
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(_render(context), encoding="utf-8")
+    return out_html

@@ -1,0 +1,142 @@
+"""The report's figures: each summary drawn once, written to the figure folder and embedded.
+
+Every entry is ``{"title", "caption", "src" (base64 PNG), "files"}``; the captions say what the
+numbers are and where they come from.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from morse.analysis.inputs import Run, read_qualitative, read_training_logs
+from morse.analysis.plots.ablation import plot_ablations
+from morse.analysis.plots.boundary import plot_boundary_errors
+from morse.analysis.plots.cost import plot_cost_accuracy
+from morse.analysis.plots.paired import plot_paired_cases
+from morse.analysis.plots.per_class import plot_per_class_scores
+from morse.analysis.plots.qualitative import plot_qualitative
+from morse.analysis.plots.training import plot_training_curves
+from morse.analysis.report.format import slug
+from morse.analysis.report.provenance import label_names
+from morse.analysis.summaries.boundary_rates import boundary_error_rates
+from morse.analysis.summaries.cases import case_means, per_class_points, training_curves
+from morse.analysis.vocabulary import HEADLINE, metric_label, variant_order
+
+__all__ = ["ablation_entry", "boundary_entry", "cost_entry", "main_figures"]
+
+Entry = dict[str, Any]
+
+
+def _entry(title: str, caption: str, paths: list[Path]) -> Entry:
+    png = next(p for p in paths if p.suffix == ".png")
+    src = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+    return {"title": title, "caption": caption, "src": src, "files": [p.name for p in paths]}
+
+
+def _metrics_text() -> str:
+    return " and ".join(metric_label(m) for m in HEADLINE)
+
+
+def main_figures(metrics: pd.DataFrame, runs: Sequence[Run], figures_dir: Path) -> list[Entry]:
+    """Per-class scores, paired cases (baseline -> morse, or the first other variant), one
+    qualitative figure per dataset x backbone (lowest seed of each variant), training curves."""
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    out = [_entry(
+        "Per-class scores",
+        f"{_metrics_text()} per class, one point per test case (mean over seeds); boxes by "
+        "variant and scored output (darker shade = refined output). Infinite HD95 (empty "
+        "masks) are left out and counted in the empty-mask table.",
+        plot_per_class_scores(per_class_points(metrics, HEADLINE), figures_dir / "per_class_scores"),
+    )]  # fmt: skip
+    variants = variant_order(metrics["variant"].astype(str))
+    if "baseline" in variants and len(variants) > 1:
+        target = "morse" if "morse" in variants else next(v for v in variants if v != "baseline")
+        out.append(_entry(
+            f"Paired cases: baseline → {target}",
+            f"One line per test case shared by baseline (coarse) and {target} (coarse and "
+            "refined), case means over the label classes (regions such as BraTS WT/TC/ET are "
+            "not mixed in) and seeds; black: mean over cases.",
+            plot_paired_cases(case_means(metrics, HEADLINE), figures_dir / f"paired_cases_{target}",
+                              variant=target, reference="baseline"),
+        ))  # fmt: skip
+    first_seed: dict[tuple[str, str], dict[str, Run]] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        first_seed.setdefault((run.dataset, run.backbone), {}).setdefault(run.variant, run)
+    for (dataset, backbone), chosen in sorted(first_seed.items()):
+        samples = {variant: read_qualitative(run) for variant, run in chosen.items()}
+        names = label_names(metrics[metrics["dataset"] == dataset])
+        out.append(_entry(
+            f"Qualitative: {dataset} / {backbone}",
+            "Ground truth solid, prediction dashed (top: coarse, bottom: refined), inference "
+            "points in yellow; inset: the window where baseline and morse disagree most "
+            "(lowest seed of each variant).",
+            plot_qualitative(samples, figures_dir / f"qualitative_{slug(dataset)}_{slug(backbone)}", names),
+        ))  # fmt: skip
+    if runs:
+        out.append(_entry(
+            "Training curves",
+            "Training loss (and point loss) vs iteration, mean over seeds ± 1 SD.",
+            plot_training_curves(training_curves(read_training_logs(runs)), figures_dir / "training_curves"),
+        ))  # fmt: skip
+    return out
+
+
+def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
+    """The ablation figure of :func:`~morse.analysis.summaries.ablation.ablation_summary`."""
+    paths = plot_ablations(summary, figures_dir / "ablations")
+    if not paths:
+        return None
+    return _entry(
+        "Ablations",
+        f"One panel per ablated knob (rows: {_metrics_text()}), one line per scored output; "
+        "each point is the mean over test cases of the case means (foreground classes, then "
+        "seeds, averaged per case) with a 95% bootstrap band over cases; the star marks the base "
+        "variant at its own value of the knob; dashed: baseline (coarse) mean.",
+        paths,
+    )
+
+
+def cost_entry(summary: pd.DataFrame, devices: Sequence[str], figures_dir: Path) -> Entry | None:
+    """The cost figure of :func:`~morse.analysis.summaries.cost.cost_accuracy_summary`."""
+    paths = plot_cost_accuracy(summary, figures_dir / "cost_accuracy")
+    if not paths:
+        return None
+    return _entry(
+        "Cost against accuracy",
+        "Training seconds per iteration (log axis; median over seeds of 1 / it/s) against the "
+        f"mean over test cases of the case means, {_metrics_text()} from top to bottom; one "
+        "marker per variant and scored output (circle: coarse, diamond: refined). Dashed step "
+        "line: the Pareto front, the best Dice for at most that cost (black-edged markers). The "
+        "timings come from the training runs themselves (the it/s each run.json records for the "
+        "variant's own training stage, not a separate benchmark), so they include data loading "
+        f"and logging; measured on: {', '.join(devices) or 'n/a'}.",
+        paths,
+    )
+
+
+def boundary_entry(boundary: pd.DataFrame, ablated: set[tuple[str, str, str]],
+                   figures_dir: Path) -> Entry | None:  # fmt: skip
+    """Errors against distance to the boundary; ablation variants are left out of the figure
+    (they stay in boundary.csv) unless every variant is one."""
+    if boundary.empty:
+        return None
+    keys = zip(boundary["dataset"].astype(str), boundary["backbone"].astype(str),
+               boundary["variant"].astype(str), strict=True)  # fmt: skip
+    is_ablation = pd.Series([k in ablated for k in keys], index=boundary.index)
+    note = ""
+    if is_ablation.any() and not is_ablation.all():
+        boundary = boundary[~is_ablation]
+        note = " Ablation variants are left out of this figure (they are in boundary.csv)."
+    return _entry(
+        "Errors against distance to the boundary",
+        "Error rate (voxels where prediction ≠ reference / voxels, all foreground classes "
+        "pooled) per distance bin to the reference boundary, pooled over cases and seeds; "
+        "solid: coarse, dashed: refined; band: range of the per-seed rates. Point refinement "
+        "targets the bins near 0 mm." + note,
+        plot_boundary_errors(boundary_error_rates(boundary), figures_dir / "boundary_errors"),
+    )

@@ -1,0 +1,218 @@
+"""The report's sentences: training protocol, phantom warning, verdict and gain wording.
+
+Every sentence is worded from the numbers of ``comparisons.csv`` (difference, CI, Holm p) and
+the run records only; the direction of a metric comes from the vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from morse.analysis import stats
+from morse.analysis.inputs import Run
+from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing
+from morse.analysis.vocabulary import (
+    HEADLINE,
+    METRICS,
+    digits,
+    display_name,
+    higher_is_better,
+    metric_label,
+    variant_rank,
+)  # fmt: skip
+
+__all__ = ["gain_sections", "phantom_datasets", "protocol_lines", "significance",
+           "verdict_sentences"]  # fmt: skip
+
+
+def _join_counts(values: Iterable[int | None]) -> str:
+    found = sorted({v for v in values if v is not None})
+    return " / ".join(str(v) for v in found) if found else "an unrecorded number of"
+
+
+def _protocol_text(protocol: str, here: Sequence[Run], first: Sequence[Run]) -> str:
+    m = _join_counts(r.iterations for r in here)
+    key = protocol.replace("-", "_").lower()
+    if key == "two_stage" and first:
+        n = _join_counts(r.iterations for r in first)
+        return f"two-stage: backbone pretrained {n} iterations, then each variant {m} more"
+    if key == "two_stage":
+        return ("two-stage: backbone pretrained (pretraining run not found), then each "
+                f"variant {m} more iterations")  # fmt: skip
+    if key == "single_stage":
+        return (f"single-stage: backbone and head trained together for {m} iterations, "
+                "no separate pretraining")  # fmt: skip
+    if protocol:
+        return f"protocol {protocol}: each variant {m} iterations"
+    return f"protocol not recorded: each variant {m} iterations"
+
+
+def protocol_lines(runs: Sequence[Run], pretrain: Sequence[Run]) -> list[str]:
+    """Plain statement of the training protocol per dataset x backbone (identical ones merged).
+
+    two_stage: "two-stage: backbone pretrained N iterations, then each variant M more";
+    single_stage: "single-stage: ...". N is read from the pretrain runs' ``train.iterations``.
+    """
+    pairs = sorted({(r.dataset, r.backbone) for r in [*runs, *pretrain]})
+    by_text: dict[str, list[str]] = {}
+    for pair in pairs:
+        here = [r for r in runs if (r.dataset, r.backbone) == pair]
+        first = [r for r in pretrain if (r.dataset, r.backbone) == pair]
+        protocols = sorted({str(r.info["protocol"]) for r in here if r.info.get("protocol")})
+        texts = [_protocol_text(p, here, first) for p in protocols or ["two_stage" if first else ""]]
+        by_text.setdefault("; ".join(texts), []).append(f"{pair[0]} / {pair[1]}")
+    if len(by_text) == 1:
+        return list(by_text)
+    return [f"{', '.join(where)}: {text}" for text, where in by_text.items()]
+
+
+def _contains_phantom(value: Any) -> bool:
+    if isinstance(value, str):
+        return "phantom" in value.lower()
+    if isinstance(value, dict):
+        return any(_contains_phantom(k) or _contains_phantom(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_phantom(v) for v in value)
+    return False
+
+
+def phantom_datasets(datasets: Iterable[str], runs: Sequence[Run], config: dict | None) -> list[str]:
+    """Datasets that are generated phantoms (by name, run.json kind/protocol, or config)."""
+    config_datasets = (config or {}).get("datasets", {})
+    found = []
+    for dataset in datasets:
+        evidence: list[Any] = [dataset]
+        if isinstance(config_datasets, dict):
+            evidence.append(config_datasets.get(dataset))
+        evidence += [[r.info.get("dataset_kind"), r.info.get("protocol")]
+                     for r in runs if r.dataset == dataset]  # fmt: skip
+        if any(_contains_phantom(e) for e in evidence):
+            found.append(dataset)
+    return found
+
+
+def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
+    """One plain sentence per MORSE-vs-baseline comparison group."""
+    rows = comparisons[
+        comparisons["metric"].isin(HEADLINE)
+        & comparisons["variant"].astype(str).str.startswith("morse")
+        & (comparisons["reference_variant"].astype(str) == "baseline")
+    ]
+    sentences = []
+    keys = ["dataset", "backbone", "variant", "output"]
+    for (dataset, backbone, variant, output), group in rows.groupby(keys, sort=True):
+        parts = []
+        for r in group.sort_values("metric").itertuples(index=False):
+            verdict = {"variant": f"{variant} better", "reference": "baseline better"}.get(
+                str(r.better), "no difference")
+            parts.append(f"{metric_label(str(r.metric))}: {verdict} "
+                         f"({fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric)))}, "
+                         f"p_holm {fmt_p(r.p_holm)})")  # fmt: skip
+        sentences.append(f"{dataset} / {backbone}, {variant} [{output}] vs baseline: " + "; ".join(parts))
+    return sentences
+
+
+def significance(p_holm: Any) -> str:
+    """Wording of a Holm-adjusted p-value at alpha 0.05 (never 'significant' at p >= 0.05)."""
+    if is_missing(p_holm) or not math.isfinite(float(p_holm)):
+        return "p_holm n/a: not tested"
+    level = f"{stats.ALPHA:g}"
+    if float(p_holm) < stats.ALPHA:
+        return f"p_holm {fmt_p(p_holm)}: significant at {level}"
+    return f"p_holm {fmt_p(p_holm)}: not significant at {level}"
+
+
+_SUBJECTS = {
+    "coarse": ("{name}'s coarse output vs the baseline", "{name}'s coarse output equals the baseline on average"),
+    "refined": ("its refined output vs the baseline", "its refined output equals the baseline on average"),
+    "refinement": ("refinement vs its own coarse output",
+                   "refinement leaves its own coarse output unchanged on average"),
+}  # fmt: skip
+
+
+def _gain_clause(row: Any, kind: str, variant: str) -> str:
+    """One clause of the gain sentence, worded from the difference, its CI and p_holm only."""
+    metric = str(row.metric)
+    k = digits(metric)
+    unit = METRICS[metric].unit if metric in METRICS else metric
+    name = display_name(variant)
+    ci = f"[95% CI {fmt(row.ci_low, k, signed=True)}, {fmt(row.ci_high, k, signed=True)}]"
+    missing, equal = (text.format(name=name) for text in _SUBJECTS[kind])
+    if is_missing(row.mean_difference):
+        return f"{missing}: no paired cases"
+    diff = float(row.mean_difference)
+    if diff == 0:
+        return f"{equal} {ci}, {significance(row.p_holm)}"
+    size = f"{fmt(abs(diff), k)} {unit} {ci}, {significance(row.p_holm)}"
+    better = (diff > 0) == higher_is_better(metric)
+    if kind == "refinement":
+        return f"refinement {'improves on' if better else 'worsens'} its own coarse output by {size}"
+    subject = f"{name}'s coarse output" if kind == "coarse" else "its refined output"
+    return f"{subject} is {'better' if better else 'worse'} than the baseline by {size}"
+
+
+_GAIN_KINDS = {("coarse", "baseline", "coarse"): "coarse", ("refined", "baseline", "coarse"): "refined",
+               ("refined", "self", "coarse"): "refinement"}  # fmt: skip
+_GAIN_LABELS = {
+    "coarse": "coarse vs baseline (training effect of the point loss)",
+    "refined": "refined vs baseline",
+    "refinement": "refined vs own coarse (effect of refinement at inference)",
+}
+
+
+def _gain_rows(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]]) -> pd.DataFrame:
+    rows = comparisons[comparisons["metric"].isin(HEADLINE)].copy()
+    for col in ("dataset", "backbone", "variant", "output", "reference_variant", "reference_output"):
+        rows[col] = rows[col].astype(str)
+    if rows.empty:
+        return rows
+    reference = rows["reference_variant"].where(rows["reference_variant"] != rows["variant"], "self")
+    rows["gain_kind"] = [_GAIN_KINDS.get(k) for k in
+                         zip(rows["output"], reference, rows["reference_output"], strict=True)]  # fmt: skip
+    keep = rows["gain_kind"].notna() & (rows["variant"] != "baseline")
+    keep &= pd.Series([(d, b, v) not in ablated for d, b, v in
+                       zip(rows["dataset"], rows["backbone"], rows["variant"], strict=True)],
+                      index=rows.index)  # fmt: skip
+    return rows[keep]
+
+
+def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] = frozenset()
+                  ) -> list[dict[str, Any]]:  # fmt: skip
+    """Section "Where does the gain come from?": per dataset x backbone x head variant, the
+    coarse-vs-baseline, refined-vs-baseline and refined-vs-coarse comparisons of the headline
+    metrics as a table and one sentence per metric. Ablation variants (``ablated``: their
+    dataset, backbone, variant) are left to their own section."""
+    if comparisons.empty:
+        return []
+    rows = _gain_rows(comparisons, set(ablated))
+    if rows.empty:
+        return []
+    order = {"coarse": 0, "refined": 1, "refinement": 2}
+    out = []
+    groups = rows.groupby(["dataset", "backbone", "variant"], sort=False)
+    for dataset, backbone, variant in sorted(groups.groups, key=lambda k: (k[0], k[1], variant_rank(k[2]))):
+        group = groups.get_group((dataset, backbone, variant))
+        group = group.assign(metric_order=group["metric"].map({m: i for i, m in enumerate(HEADLINE)}),
+                             kind_order=group["gain_kind"].map(order)).sort_values(
+            ["metric_order", "kind_order"])  # fmt: skip
+        sentences = []
+        for _, by_metric in group.groupby("metric_order", sort=True):
+            text = "; ".join(_gain_clause(r, r.gain_kind, variant) for r in by_metric.itertuples(index=False))
+            sentences.append({"metric": metric_label(str(by_metric["metric"].iloc[0])),
+                              "text": text[:1].upper() + text[1:] + "."})  # fmt: skip
+        table = [
+            {"comparison": _GAIN_LABELS[r.gain_kind], "metric": metric_label(str(r.metric)),
+             "cases × seeds": f"{r.n_cases} × {r.n_seeds}",
+             "reference mean": fmt(r.mean_reference, digits(str(r.metric))),
+             "variant mean": fmt(r.mean_variant, digits(str(r.metric))),
+             "difference [95% CI]": fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric))),
+             "p (Holm)": fmt_p(r.p_holm), "verdict at 0.05": significance(r.p_holm).split(": ", 1)[-1]}
+            for r in group.itertuples(index=False)
+        ]  # fmt: skip
+        out.append({"title": f"{dataset} / {backbone}: {variant}", "sentences": sentences,
+                    "html": html_table(pd.DataFrame(table))})  # fmt: skip
+    return out
