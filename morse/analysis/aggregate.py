@@ -123,7 +123,7 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     excluded) computed per case; ``class == "mean_regions"`` the same over regions, when any.
     ``std`` is NaN with a single seed; ``n_cases`` counts distinct cases over all seeds.
     """
-    metric_cols = [c for c in [*METRIC_COLUMNS, "nsd"] if c in metrics.columns]
+    metric_cols = [c for c in METRIC_COLUMNS if c in metrics.columns]
     if metrics.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     case_level = _case_level(metrics, metric_cols)
