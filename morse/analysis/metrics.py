@@ -16,10 +16,12 @@ Every foreground class and region gets, side by side:
   - ``hd95_mm`` / ``hd95_vox``: MedPy's ``hd95``, the 95th percentile of the *union* of the two
     directed surface-distance sets (1-connectivity surfaces), as in the authors' code;
   - ``hd95_mm_monai``: MONAI's ``compute_hausdorff_distance(percentile=95)`` in mm, the *maximum
-    of the two directed* 95th percentiles (MONAI, DeepMind surface-distance, nnU-Net-era papers). The two agree when the two directed sets have the same distribution
-    (e.g. a shifted shape) and differ when errors sit on one side only (a spurious island);
-  - ``nsd``: normalised surface Dice at ``nsd_tolerance_mm`` (MONAI ``compute_surface_dice``, in
-    mm with the case's spacing): the fraction of both surfaces within the tolerance of the other;
+    of the two directed* 95th percentiles (MONAI, DeepMind surface-distance, nnU-Net-era
+    papers). The conventions agree when the two directed sets have the same distribution (e.g.
+    a shifted shape) and differ when errors sit on one side only (a spurious island);
+  - ``nsd``: normalised surface Dice at ``nsd_tolerance_mm`` (MONAI's ``compute_surface_dice``,
+    in mm with the case's spacing): the fraction of both surfaces within the tolerance of the
+    other;
   - ``boundary_iou``: Boundary IoU (Cheng et al., CVPR 2021), the IoU of the two masks restricted
     to the bands of width ``boundary_iou_width`` voxels inside each mask's contour (see
     :mod:`morse.analysis.boundary`).

@@ -10,6 +10,7 @@ import pytest
 from medpy.metric import binary as medpy_binary
 
 from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
+from morse.analysis.boundary import boundary_iou
 from morse.analysis.metrics import (
     METRIC_COLUMNS,
     binary_metrics,
@@ -25,6 +26,19 @@ NAMES = ["background", "organ"]
 def _one(rows: list[dict], name: str = "organ") -> dict:
     (row,) = [r for r in rows if r["class"] == name]
     return row
+
+
+def test_crop_keeps_the_boundary_iou_bands() -> None:
+    # small blobs far from the image border: the crop removes most of the volume
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        a = np.zeros((30, 30, 30), dtype=bool)
+        b = np.zeros_like(a)
+        a[10:20, 12:19, 9:21] = rng.random((10, 7, 12)) > 0.2
+        b[11:21, 12:20, 10:20] = rng.random((10, 8, 10)) > 0.2
+        for in_plane in (False, True):
+            got = binary_metrics(a, b, (1.0, 1.0, 1.0), boundary_iou_width=3, in_plane=in_plane)
+            assert got["boundary_iou"] == pytest.approx(boundary_iou(a, b, 3, in_plane))
 
 
 def test_shifted_squares_2d_anisotropic() -> None:
@@ -66,6 +80,9 @@ def test_crop_matches_full_volume_medpy() -> None:
         got = binary_metrics(a, b, (1.0, 2.0, 3.0))
         assert got["hd95_mm"] == pytest.approx(medpy_binary.hd95(a, b, voxelspacing=(1, 2, 3)))
         assert got["hd95_vox"] == pytest.approx(medpy_binary.hd95(a, b))
+        for in_plane in (False, True):  # the bands, too, are those of the full volume
+            cropped = binary_metrics(a, b, (1.0, 2.0, 3.0), boundary_iou_width=2, in_plane=in_plane)
+            assert cropped["boundary_iou"] == pytest.approx(boundary_iou(a, b, 2, in_plane))
 
 
 SHAPE = (20, 30)
