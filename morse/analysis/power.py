@@ -55,9 +55,10 @@ def min_detectable_difference(
     sd: float, n: int, alpha: float = 0.05, power: float = POWER
 ) -> float:
     """Minimum detectable paired difference, in the metric's units: ``sd`` (SD of the paired
-    differences, ddof 1) times :func:`min_detectable_effect`. NaN when ``sd`` is not finite
-    or ``n < 2``."""
-    if n < 2 or not np.isfinite(sd):
+    differences, ddof 1) times :func:`min_detectable_effect`. NaN when ``n < 2`` or ``sd`` is
+    not finite or zero (identical paired differences, e.g. two arms with the same output, give
+    no estimate of the noise)."""
+    if n < 2 or not np.isfinite(sd) or sd == 0:
         return float("nan")
     return float(abs(sd) * min_detectable_effect(n, alpha, power))
 
