@@ -60,6 +60,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     config["variants"] = {**config["variants"], **ablation_variants(config)}
     check_names(config)
+    check_evaluation(config)
     train_schema = load_schema()["properties"]["train"]
     for dataset, entry in config["datasets"].items():
         merged = dataset_train(config, dataset)
@@ -195,6 +196,31 @@ def check_names(config: dict[str, Any]) -> None:
         variant_head(config, variant)
 
 
+def check_evaluation(config: dict[str, Any]) -> None:
+    """Fail early on a Boundary-IoU width larger than the image, where the config defines the
+    image size (phantoms; other datasets are checked per case at evaluation). Non-positive
+    values are rejected by the schema."""
+    from morse.data.recipes.phantom2d import PHANTOM_DEFAULTS
+    from morse.data.recipes.phantom3d import PHANTOM3D_DEFAULTS
+
+    for dataset, entry in config["datasets"].items():
+        width = (entry.get("evaluate") or {}).get("boundary_iou_width")
+        if width is None or entry["kind"] not in ("phantom2d", "phantom3d"):
+            continue
+        if entry["kind"] == "phantom2d":  # slice-wise: the band lies in the slice
+            size = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}["size"]
+            shape = (size, size)
+        else:
+            phantom = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
+            shape = (phantom.get("depth") or phantom["size"], phantom["size"], phantom["size"])
+        if width > min(shape):
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.evaluate.boundary_iou_width': {width} voxels is "
+                f"larger than the image ({'x'.join(map(str, shape))}); use a narrower band "
+                "(default: 2 % of the image diagonal)"
+            )
+
+
 def dataset_backbone_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """The (dataset, backbone) pairs that are trained: a backbone runs on every dataset of a
     dimensionality it supports (so one config can hold 2D and 3D datasets and backbones)."""
@@ -244,7 +270,7 @@ def _resolve(
         "device": config.get("device", "auto"),
         "protocol": protocol,
         "train": train,
-        "evaluate": config.get("evaluate", {}),
+        "evaluate": {**config.get("evaluate", {}), **entry.get("evaluate", {})},
     }
 
 

@@ -1,43 +1,82 @@
-"""Per-case segmentation metrics (Dice, HD95) with explicit empty-mask conventions.
+"""Per-case segmentation metrics with explicit empty-mask conventions.
 
-Two conventions are computed side by side for every foreground class and region:
+Every foreground class and region gets, side by side:
 
-**Ours (Metrics Reloaded)** -- columns ``dice``, ``hd95_mm``, ``hd95_vox``:
+**Ours (Metrics Reloaded)** -- ``dice``, ``hd95_mm``, ``hd95_vox``, ``hd95_mm_monai``, ``nsd``,
+``boundary_iou``:
 
-* both prediction and reference empty: a correct rejection, Dice 1.0 and HD95 0.0;
-* exactly one of them empty: Dice 0.0 and HD95 the worst possible value, the diagonal of the
-  image's field of view (``sqrt(sum((n_i * s_i) ** 2))``; in millimetres for ``hd95_mm`` with
-  ``s_i`` the voxel spacing, in voxels for ``hd95_vox`` with ``s_i = 1``), so that averages are
-  never biased low by missed or hallucinated structures;
-* both non-empty: MedPy's ``dc`` and ``hd95`` (95th percentile of the union of the two directed
-  surface-distance sets, 1-connectivity surfaces), with ``voxelspacing=spacing`` for ``hd95_mm``
-  and with spacing ignored for ``hd95_vox`` (the paper's protocol).
+* both prediction and reference empty: a correct rejection, Dice / NSD / Boundary IoU 1.0 and
+  HD95 0.0;
+* exactly one of them empty: Dice / NSD / Boundary IoU 0.0 and HD95 the worst possible value, the
+  diagonal of the image's field of view (``sqrt(sum((n_i * s_i) ** 2))``; in millimetres for the
+  ``*_mm`` columns with ``s_i`` the voxel spacing, in voxels for ``*_vox`` with ``s_i = 1``), so
+  that averages are never biased low by missed or hallucinated structures;
+* both non-empty:
 
-Every such case is flagged in ``empty_reference`` / ``empty_prediction`` so reports can count them.
+  - ``hd95_mm`` / ``hd95_vox``: MedPy's ``hd95``, the 95th percentile of the *union* of the two
+    directed surface-distance sets (1-connectivity surfaces), as in the authors' code;
+  - ``hd95_mm_monai``: MONAI's ``compute_hausdorff_distance(percentile=95)`` in mm, the *maximum
+    of the two directed* 95th percentiles (MONAI, DeepMind surface-distance, nnU-Net-era
+    papers). The conventions agree when the two directed sets have the same distribution (e.g.
+    a shifted shape) and differ when errors sit on one side only (a spurious island);
+  - ``nsd``: normalised surface Dice at ``nsd_tolerance_mm`` (MONAI's ``compute_surface_dice``,
+    in mm with the case's spacing): the fraction of both surfaces within the tolerance of the
+    other;
+  - ``boundary_iou``: Boundary IoU (Cheng et al., CVPR 2021), the IoU of the two masks restricted
+    to the bands of width ``boundary_iou_width`` voxels inside each mask's contour (see
+    :mod:`morse.analysis.boundary`).
+
+Every empty case is flagged in ``empty_reference`` / ``empty_prediction`` so reports can count
+them.
 
 **The authors' per-case wrapper** -- columns ``dice_authors``, ``hd95_vox_authors``, reproduced
 on purpose for side-by-side tables with the paper: prediction non-empty and reference empty gives
 Dice 1 and HD95 0; prediction empty gives Dice 0 and HD95 0 whatever the reference; both non-empty
 gives MedPy ``dc`` and ``hd95`` in voxel units.
 
-The optional normalised surface distance (``nsd``, MONAI ``compute_surface_dice``) follows our
-convention: 1.0 when both masks are empty, 0.0 when exactly one is.
-
 Distances are computed on the bounding box of the union of both masks plus a one-voxel margin
-(clipped to the image), which gives exactly the same surfaces and distances as the full volume.
+(clipped to the image), which gives exactly the same surfaces, distances and bands as the full
+volume. Each row also records the tolerance and band width it was computed with
+(``nsd_tolerance_mm``, ``boundary_iou_width``).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from medpy.metric import binary as medpy_binary
+from scipy import ndimage
 
-METRIC_COLUMNS = ["dice", "hd95_mm", "hd95_vox", "dice_authors", "hd95_vox_authors"]
+from morse.analysis.boundary import boundary_iou
 
-__all__ = ["METRIC_COLUMNS", "case_metrics", "worst_distance", "binary_metrics"]
+METRIC_COLUMNS = [
+    "dice",
+    "hd95_mm",
+    "hd95_vox",
+    "hd95_mm_monai",
+    "nsd",
+    "boundary_iou",
+    "dice_authors",
+    "hd95_vox_authors",
+]
+# the settings each row was computed with (not metrics: never averaged or compared)
+SETTING_COLUMNS = ["nsd_tolerance_mm", "boundary_iou_width"]
+# default NSD tolerance per dataset kind (mm); kinds not listed: one voxel width, the case's
+# smallest voxel side (README, "Metrics"). Synapse: FLARE21's official evaluation, NSD at 1 mm.
+NSD_TOLERANCE_MM: dict[str, float] = {"synapse": 1.0}
+# default Boundary-IoU band width: this fraction of the image diagonal, in voxels (Cheng et al.)
+BOUNDARY_IOU_FRACTION = 0.02
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "SETTING_COLUMNS",
+    "binary_metrics",
+    "case_metrics",
+    "metric_options",
+    "resolve_settings",
+    "worst_distance",
+]
 
 
 def worst_distance(shape: Sequence[int], spacing: Sequence[float] | None = None) -> float:
@@ -46,6 +85,54 @@ def worst_distance(shape: Sequence[int], spacing: Sequence[float] | None = None)
     if spacing is not None:
         extent = extent * np.asarray(spacing, dtype=np.float64)
     return float(np.sqrt(np.sum(extent**2)))
+
+
+def metric_options(run: dict) -> dict:
+    """Boundary-metric keyword arguments of :func:`case_metrics` for a resolved run config
+    (``run.json``): the dataset's ``evaluate`` settings, else the defaults of its kind."""
+    evaluate = run.get("evaluate") or {}
+    return {
+        "nsd_tolerance_mm": evaluate.get(
+            "nsd_tolerance_mm", NSD_TOLERANCE_MM.get(str(run.get("dataset_kind")))
+        ),
+        "boundary_iou_width": evaluate.get("boundary_iou_width"),
+        "in_plane": int(run["spatial_dims"]) == 2,
+    }
+
+
+def resolve_settings(
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    nsd_tolerance_mm: float | None = None,
+    boundary_iou_width: int | None = None,
+    in_plane: bool = False,
+) -> tuple[float, int]:
+    """The NSD tolerance (mm) and Boundary-IoU width (voxels) for an image, checked.
+
+    ``None`` gives the defaults: one voxel width (the smallest spacing) and 2 % of the image
+    diagonal (of a slice when ``in_plane``) rounded, at least 1 voxel. Raises ``ValueError``
+    naming the config key when a value is not positive or is larger than the image.
+    """
+    band_shape = tuple(shape[1:]) if in_plane else tuple(shape)
+    tolerance = float(min(spacing)) if nsd_tolerance_mm is None else float(nsd_tolerance_mm)
+    fov = worst_distance(shape, spacing)
+    if not np.isfinite(tolerance) or tolerance <= 0 or tolerance > fov:
+        raise ValueError(
+            f"config key 'evaluate.nsd_tolerance_mm': {nsd_tolerance_mm} mm must be positive and "
+            f"not larger than the image (field of view {fov:.1f} mm); set "
+            "datasets.<name>.evaluate.nsd_tolerance_mm to a few voxel widths"
+        )
+    if boundary_iou_width is None:
+        width = max(1, int(round(BOUNDARY_IOU_FRACTION * worst_distance(band_shape))))
+    else:
+        width = int(boundary_iou_width)
+        if width != boundary_iou_width or width < 1 or width > min(band_shape):
+            raise ValueError(
+                f"config key 'evaluate.boundary_iou_width': {boundary_iou_width} must be a "
+                f"positive whole number of voxels not larger than the image "
+                f"({'x'.join(map(str, band_shape))}); set datasets.<name>.evaluate.boundary_iou_width"
+            )
+    return tolerance, width
 
 
 def _crop_to_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,25 +147,43 @@ def _crop_to_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return a[sl], b[sl]
 
 
-def _nsd(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], tolerance: float) -> float:
-    """Normalised surface distance of two non-empty masks (MONAI compute_surface_dice)."""
-    import torch
-    from monai.metrics import compute_surface_dice
+def _monai_surface(
+    pred: np.ndarray, ref: np.ndarray, spacing: list[float], tolerance: float
+) -> tuple[float, float]:
+    """MONAI's HD95 (max of the two directed 95th percentiles) and surface Dice at
+    ``tolerance`` (mm) of two non-empty, cropped masks.
 
-    def onehot(mask: np.ndarray) -> torch.Tensor:
-        m = torch.from_numpy(np.ascontiguousarray(mask))
-        return torch.stack([~m, m]).unsqueeze(0).float()
+    The edges are MONAI's ``get_mask_edges`` without sub-voxels (``mask ^ binary_erosion(mask)``,
+    SciPy's default cross) computed here on the already cropped masks, which skips MONAI's own
+    foreground crop (most of its run time); the distances are MONAI's ``get_surface_distance``,
+    and the two values follow ``compute_hausdorff_distance`` / ``compute_surface_dice``.
+    """
+    from monai.metrics.utils import get_surface_distance
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        value = compute_surface_dice(
-            onehot(pred),
-            onehot(ref),
-            class_thresholds=[float(tolerance)],
-            include_background=False,
-            spacing=[float(s) for s in spacing],
-        )
-    return float(value.reshape(-1)[0])
+    edges_pred = ndimage.binary_erosion(pred) ^ pred
+    edges_ref = ndimage.binary_erosion(ref) ^ ref
+    distances = [
+        np.asarray(get_surface_distance(edges_pred, edges_ref, "euclidean", spacing)),
+        np.asarray(get_surface_distance(edges_ref, edges_pred, "euclidean", spacing)),
+    ]
+    hd95 = max(float(np.quantile(d, 0.95)) for d in distances)
+    within = sum(int(np.count_nonzero(d <= tolerance)) for d in distances)
+    return hd95, within / sum(d.size for d in distances)
+
+
+def _surface_metrics(
+    pred: np.ndarray, ref: np.ndarray, spacing: list[float], tolerance: float
+) -> dict:
+    """MedPy HD95 (mm and voxels), MONAI HD95 (mm) and NSD of two non-empty, cropped masks."""
+    hd_vox = float(medpy_binary.hd95(pred, ref))
+    hd_monai, nsd = _monai_surface(pred, ref, spacing, tolerance)
+    return {
+        "hd95_mm": float(medpy_binary.hd95(pred, ref, voxelspacing=spacing)),
+        "hd95_vox": hd_vox,
+        "hd95_mm_monai": hd_monai,
+        "nsd": nsd,
+        "hd95_vox_authors": hd_vox,
+    }
 
 
 def binary_metrics(
@@ -86,37 +191,38 @@ def binary_metrics(
     ref: np.ndarray,
     spacing: Sequence[float],
     nsd_tolerance_mm: float | None = None,
+    boundary_iou_width: int | None = None,
+    in_plane: bool = False,
 ) -> dict:
-    """All metrics (both conventions) for one pair of boolean masks of equal shape."""
+    """All metrics (both conventions) for one pair of boolean masks of equal shape.
+
+    ``nsd_tolerance_mm``, ``boundary_iou_width`` and ``in_plane`` (Boundary-IoU bands within each
+    slice of a (Z, Y, X) volume, for slice-wise models) as in :func:`resolve_settings`.
+    """
     pred = np.asarray(pred, dtype=bool)
     ref = np.asarray(ref, dtype=bool)
+    spacing = [float(s) for s in spacing]
+    tolerance, width = resolve_settings(
+        pred.shape, spacing, nsd_tolerance_mm, boundary_iou_width, in_plane
+    )
     empty_ref = not ref.any()
     empty_pred = not pred.any()
     out: dict = {}
     if not empty_ref and not empty_pred:
         p, r = _crop_to_union(pred, ref)
         dice = float(medpy_binary.dc(p, r))
-        hd_mm = float(medpy_binary.hd95(p, r, voxelspacing=list(spacing)))
-        hd_vox = float(medpy_binary.hd95(p, r))
-        out.update(dice=dice, hd95_mm=hd_mm, hd95_vox=hd_vox)
-        out.update(dice_authors=dice, hd95_vox_authors=hd_vox)
-        if nsd_tolerance_mm is not None:
-            out["nsd"] = _nsd(p, r, spacing, nsd_tolerance_mm)
+        out.update(dice=dice, dice_authors=dice, **_surface_metrics(p, r, spacing, tolerance))
+        out["boundary_iou"] = boundary_iou(p, r, width, in_plane)
     elif empty_ref and empty_pred:
-        out.update(dice=1.0, hd95_mm=0.0, hd95_vox=0.0)
-        out.update(dice_authors=0.0, hd95_vox_authors=0.0)
-        if nsd_tolerance_mm is not None:
-            out["nsd"] = 1.0
+        out.update(dice=1.0, hd95_mm=0.0, hd95_vox=0.0, hd95_mm_monai=0.0)
+        out.update(nsd=1.0, boundary_iou=1.0, dice_authors=0.0, hd95_vox_authors=0.0)
     else:
-        out.update(
-            dice=0.0,
-            hd95_mm=worst_distance(pred.shape, spacing),
-            hd95_vox=worst_distance(pred.shape),
-        )
+        worst_mm, worst_vox = worst_distance(pred.shape, spacing), worst_distance(pred.shape)
+        out.update(dice=0.0, hd95_mm=worst_mm, hd95_vox=worst_vox)
+        out.update(hd95_mm_monai=worst_mm, nsd=0.0, boundary_iou=0.0)
         # authors: a false positive on an empty reference scores as perfect
         out.update(dice_authors=1.0 if empty_ref else 0.0, hd95_vox_authors=0.0)
-        if nsd_tolerance_mm is not None:
-            out["nsd"] = 0.0
+    out.update(nsd_tolerance_mm=tolerance, boundary_iou_width=width)
     out.update(empty_reference=bool(empty_ref), empty_prediction=bool(empty_pred))
     return out
 
@@ -128,15 +234,18 @@ def case_metrics(
     class_names: Sequence[str],
     regions: dict[str, list[int]] | None = None,
     nsd_tolerance_mm: float | None = None,
+    boundary_iou_width: int | None = None,
+    in_plane: bool = False,
 ) -> list[dict]:
     """Metrics of one case, one dict per foreground class and per region.
 
     ``class_names[0]`` is the background; foreground classes are label indices
     ``1 .. len(class_names) - 1``. ``regions`` maps a region name to the label indices whose
     union forms it (e.g. BraTS ``{"WT": [1, 2, 3]}``); region rows have ``class_index == -1``.
-    ``spacing`` is given in the array's axis order (e.g. Z, Y, X) in mm. Each dict has keys
-    ``class``, ``class_index``, the :data:`METRIC_COLUMNS`, ``empty_reference``,
-    ``empty_prediction`` (and ``nsd`` when ``nsd_tolerance_mm`` is given).
+    ``spacing`` is given in the array's axis order (e.g. Z, Y, X) in mm. The boundary settings
+    are those of :func:`resolve_settings` (``None``: the defaults). Each dict has keys
+    ``class``, ``class_index``, the :data:`METRIC_COLUMNS`, the :data:`SETTING_COLUMNS`,
+    ``empty_reference`` and ``empty_prediction``.
     """
     prediction = np.asarray(prediction)
     reference = np.asarray(reference)
@@ -162,11 +271,15 @@ def case_metrics(
                 f"(min {int(arr.min())}, max {int(arr.max())})"
             )
 
+    tolerance, width = resolve_settings(
+        prediction.shape, spacing, nsd_tolerance_mm, boundary_iou_width, in_plane
+    )
+    options = {"nsd_tolerance_mm": tolerance, "boundary_iou_width": width, "in_plane": in_plane}
     rows: list[dict] = []
     for index in range(1, n_classes):
         row = {"class": str(class_names[index]), "class_index": index}
         row.update(
-            binary_metrics(prediction == index, reference == index, spacing, nsd_tolerance_mm)
+            binary_metrics(prediction == index, reference == index, spacing, **options)
         )
         rows.append(row)
     for region, labels in (regions or {}).items():
@@ -175,9 +288,7 @@ def case_metrics(
             raise ValueError(f"region {region!r} has invalid labels {labels}")
         row = {"class": str(region), "class_index": -1}
         row.update(
-            binary_metrics(
-                np.isin(prediction, labels), np.isin(reference, labels), spacing, nsd_tolerance_mm
-            )
+            binary_metrics(np.isin(prediction, labels), np.isin(reference, labels), spacing, **options)
         )
         rows.append(row)
     return rows

@@ -8,6 +8,8 @@ value is averaged over those seeds, and the paired differences (variant - refere
 analysed with a seeded bootstrap CI of the mean (BCa, percentile when BCa is degenerate), the
 two-sided Wilcoxon signed-rank test (``zero_method="wilcox"``), the matched-pairs rank-biserial
 correlation, and Holm-Bonferroni adjustment within each dataset x backbone x metric table.
+Each comparison also gets the minimum paired difference it could detect at 80 % power at its
+Holm step-down level (:mod:`morse.analysis.power`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from morse.analysis.power import holm_alphas, min_detectable_difference
 from morse.analysis.summaries.cases import case_values
 from morse.analysis.vocabulary import COMPARED, higher_is_better
 
@@ -44,6 +47,8 @@ STATS_COLUMNS = [
     "effect_size_name",
     "seed_sd",
     "better",
+    "mdd_alpha",
+    "min_detectable_difference",
     "note",
 ]
 EFFECT_SIZE_NAME = "matched-pairs rank-biserial correlation"
@@ -170,7 +175,7 @@ def _comparisons(
 def paired_comparisons(
     metrics: pd.DataFrame,
     reference_variant: str = "baseline",
-    metrics_to_compare: Sequence[str] = COMPARED,
+    metrics_to_compare: Sequence[str] | None = None,
     n_resamples: int = 10000,
     seed: int = 0,
     confidence: float = 0.95,
@@ -184,7 +189,12 @@ def paired_comparisons(
     ``better`` is "variant", "reference" or "no difference" at alpha 0.05 after Holm
     adjustment within each dataset x backbone x metric; its direction follows the sign of
     the rank-biserial correlation (the Wilcoxon statistic) and the metric's direction.
+    ``metrics_to_compare`` defaults to the vocabulary's :data:`COMPARED` metrics present in ``metrics``.
+    ``min_detectable_difference`` is the paired difference (metric units) detectable with 80 %
+    power at the row's Holm step-down level ``mdd_alpha`` (alpha / (m - rank + 1)).
     """
+    if metrics_to_compare is None:
+        metrics_to_compare = [m for m in COMPARED if m in metrics.columns]
     rows: list[dict] = []
     for metric in metrics_to_compare:
         values = case_values(metrics, metric)
@@ -197,6 +207,7 @@ def paired_comparisons(
                 key=lambda a: (a[0] != reference_variant, a[0], a[1] != "coarse", a[1]),
             )
             table: list[dict] = []
+            sds: list[float] = []
             for var_arm, ref_arm in _comparisons(list(arms), reference_variant):
                 ref = sub.xs(ref_arm, level=["variant", "output"])
                 var = sub.xs(var_arm, level=["variant", "output"])
@@ -209,6 +220,7 @@ def paired_comparisons(
                 if p_note:
                     notes.append(p_note)
                 ci_low, ci_high = bootstrap_ci(d, n_resamples, seed, confidence)
+                sds.append(float(np.std(d, ddof=1)) if len(d) > 1 else float("nan"))
                 if n_seeds > 1:
                     seed_means = (joined["var"] - joined["ref"]).groupby(level="seed").mean()
                     seed_sd = float(seed_means.std(ddof=1))
@@ -239,8 +251,11 @@ def paired_comparisons(
                     }
                 )
             adjusted = holm([row["p_value"] for row in table])
-            for row, p_adj in zip(table, adjusted, strict=True):
+            levels = holm_alphas([row["p_value"] for row in table], ALPHA)
+            for row, p_adj, level, sd in zip(table, adjusted, levels, sds, strict=True):
                 row["p_holm"] = float(p_adj)
+                row["mdd_alpha"] = float(level)
+                row["min_detectable_difference"] = min_detectable_difference(sd, row["n_cases"], level)
                 row["better"] = _better(p_adj, row["effect_size"], row["mean_difference"], higher)
             rows += table
     out = pd.DataFrame(rows, columns=STATS_COLUMNS)

@@ -60,6 +60,11 @@ METRICS: dict[str, Metric] = {
         Metric("hd95_mm", "HD95 (mm)", False, 2, "mm HD95", compared=True, headline=True,
                table=True),  # fmt: skip
         Metric("hd95_vox", "HD95 (voxels)", False, 2, "voxels HD95", compared=True, table=True),
+        Metric("nsd", "NSD", True, 3, "NSD", compared=True, headline=True, table=True),
+        Metric("boundary_iou", "Boundary IoU", True, 3, "Boundary IoU", compared=True,
+               headline=True, table=True),  # fmt: skip
+        Metric("hd95_mm_monai", "HD95 (mm, MONAI convention)", False, 2, "mm HD95 (MONAI)",
+               compared=True),  # fmt: skip
         Metric("dice_authors", "Dice (authors' convention)", True, 3, "Dice"),
         Metric("hd95_vox_authors", "HD95 (voxels, authors' convention)", False, 2, "voxels HD95"),
         Metric("asd_vox", "ASD (voxels)", False, 2, "voxels ASD"),

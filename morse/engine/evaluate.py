@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from morse.analysis.boundary import boundary_error_profile
-from morse.analysis.metrics import case_metrics
+from morse.analysis.metrics import case_metrics, metric_options
 from morse.data.atomic import atomic_path
 from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint
@@ -67,7 +67,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
         mask_outside_fov(load_fov(data_root, case), label, predictions)  # FOV datasets: score inside only
         for output, prediction in predictions.items():
             keys = {**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case}
-            for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions):
+            for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions, **metric_options(run)):
                 rows.append({**keys, **row})
             in_plane = run["spatial_dims"] == 2
             for row in boundary_error_profile(prediction, label, info.spacing[case], in_plane=in_plane):

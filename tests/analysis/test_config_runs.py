@@ -39,7 +39,8 @@ def write_run(root: Path, variant: str, seed: int, ablation: dict | None = None)
     outputs = ["coarse"] if variant == "baseline" else ["coarse", "refined"]
     frame = metric_frame({variant: outputs}, lambda *_: {
         "dice": float(rng.uniform(0.5, 0.9)), "hd95_mm": 4.0, "hd95_vox": 4.0,
-        "dice_authors": 0.7, "hd95_vox_authors": 4.0, "empty_reference": False,
+        "dice_authors": 0.7, "hd95_vox_authors": 4.0, "hd95_mm_monai": 4.0, "nsd": 0.8,
+        "boundary_iou": 0.6, "empty_reference": False,
         "empty_prediction": False}, classes=CLASSES, seeds=(seed,),
         cases=[f"c{i}" for i in range(6)])  # fmt: skip
     frame.to_csv(run / "metrics.csv", index=False)

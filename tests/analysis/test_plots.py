@@ -37,7 +37,8 @@ def make_metrics(
     def scores(*_: object) -> dict:
         dice, hd = float(rng.uniform(0.6, 0.9)), float(rng.uniform(2, 20))
         return {"dice": dice, "hd95_mm": hd, "hd95_vox": hd, "dice_authors": dice,
-                "hd95_vox_authors": hd, "empty_reference": False, "empty_prediction": False}
+                "hd95_vox_authors": hd, "hd95_mm_monai": hd, "nsd": dice, "boundary_iou": dice / 2,
+                "empty_reference": False, "empty_prediction": False}
 
     frames = [
         metric_frame({variant: ["coarse"] if variant == "baseline" else ["coarse", "refined"]}, scores,

@@ -57,7 +57,8 @@ def make_results(
     def scores(*_: object) -> dict:
         dice = float(rng.uniform(0.5, 0.9))
         return {"dice": dice, "hd95_mm": 5.0, "hd95_vox": 4.0, "dice_authors": dice,
-                "hd95_vox_authors": 4.0, "empty_reference": False, "empty_prediction": False}
+                "hd95_vox_authors": 4.0, "hd95_mm_monai": 5.0, "nsd": dice, "boundary_iou": dice / 2,
+                "empty_reference": False, "empty_prediction": False}
 
     metrics = metric_frame(arms, scores, classes=numbered(classes), dataset=dataset)
     metrics.to_csv(root / "metrics.csv", index=False)
