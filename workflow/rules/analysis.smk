@@ -19,8 +19,8 @@ rule aggregate:
     log:
         "logs/aggregate/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench aggregate --out-dir {params.out_dir} {input.metrics} "
-        "--boundary {input.boundary} > {log} 2>&1"
+        "morse-bench aggregate --out-dir {params.out_dir:q} {input.metrics:q} "
+        "--boundary {input.boundary:q} > {log:q} 2>&1"
 
 
 rule compare:
@@ -37,4 +37,4 @@ rule compare:
     log:
         "logs/compare/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench compare --metrics {input} --out {output} --reference {params.reference} > {log} 2>&1"
+        "morse-bench compare --metrics {input:q} --out {output:q} --reference {params.reference:q} > {log:q} 2>&1"

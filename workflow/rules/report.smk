@@ -20,6 +20,6 @@ rule report:
     log:
         "logs/report/" + EXPERIMENT + ".log",
     shell:
-        "morse-bench report --experiment {EXPERIMENT} --results {params.results} "
-        "--out {output.html} --figures {output.figures} --reference {input.reference} "
-        "--config-json {params.config:q} > {log} 2>&1"
+        "morse-bench report --experiment {EXPERIMENT:q} --results {params.results:q} "
+        "--out {output.html:q} --figures {output.figures:q} --reference {input.reference:q} "
+        "--config-json {params.config:q} > {log:q} 2>&1"
