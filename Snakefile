@@ -50,8 +50,6 @@ if not workflow.config_settings.configfiles:
 
 try:
     config = validate_config(config)  # names, backbones, variants, head knobs, sizes: before any job
-    if not workflow.dryrun and workflow.local_exec:
-        check_device(config)  # device: cuda needs a GPU here (a cluster job finds its own)
 except ConfigError as error:
     _config_error(error)
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -114,6 +112,17 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    # Not in a dry run (planning for a cluster from a login node without a GPU is fine), and only
+    # when jobs run here: device: cuda needs a GPU on this machine before the first job starts.
+    if workflow.local_exec and any(job.rule.name in ("pretrain", "train", "evaluate")
+                                   for job in workflow.dag.needrun_jobs()):
+        try:
+            check_device(config)
+        except ConfigError as error:
+            _config_error(error)
 
 
 onerror:

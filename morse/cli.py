@@ -77,7 +77,8 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from morse.config import PRETRAIN, load_config, merge_settings, pretrain_config, run_config
 
     if args.run_config is not None:
-        return merge_settings(args.run_config, (args.settings or {}).get(args.run_config.get("dataset"), {}))
+        settings = (args.settings or {}).get(args.run_config.get("dataset"))
+        return merge_settings(args.run_config, settings) if settings else args.run_config
     if args.config is None:
         raise ValueError("give --run-config JSON, or --config with --dataset, --backbone, --variant and --seed")
     missing = [f"--{flag}" for flag in ("dataset", "backbone", "variant", "seed") if getattr(args, flag) is None]

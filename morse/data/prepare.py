@@ -279,6 +279,7 @@ def prepare_nifti_dataset(
         modality = meta.get("modality") or {"0": "image"}
         modalities = [str(modality[k]) for k in sorted(modality, key=int)]
 
+    explicit_splits = splits is not None
     if splits is None:
         splits = split_cases(
             list(by_id),
@@ -289,10 +290,10 @@ def prepare_nifti_dataset(
     else:
         splits = _validate_splits(splits, list(by_id), raw_dir)
     if not splits["test"]:
-        raise DataError(
-            f"empty test split for {raw_dir} ({len(by_id)} cases, test_fraction={test_fraction}); "
-            f"set test_fraction > 0 or list test cases in `splits`"
-        )
+        how = ("the given test list is empty" if explicit_splits else
+               f"split.test_fraction {test_fraction} of {len(by_id)} cases rounds to none")
+        raise DataError(f"empty test split for {raw_dir}: {how}; raise `split.test_fraction` in the "
+                        "dataset's config entry (or list cases under `split.test`)")
     if not splits["train"]:
         raise DataError(f"empty train split for {raw_dir} ({len(by_id)} cases)")
 
