@@ -25,10 +25,19 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the offending key."""
 
 
-# Settings that never change the trained weights: recorded in run.json but left out of the run's
-# identity hash, so changing them neither retrains nor (except `evaluate`) re-evaluates.
-RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "threads", "num_workers")
+# Settings that do not change the trained weights: recorded in run.json but left out of the run's
+# identity hash, so changing them neither retrains nor (except `evaluate`) re-evaluates. Samples do
+# not depend on the loader workers (tested). The thread count does on CPU: torch's CPU kernels
+# split their reductions by thread and round differently (measured: 4 iterations on 1 and on 2
+# threads differ in 80 of 136 tensors), so `threads` is part of the identity unless the run is on
+# CUDA, where it only sizes the CPU-side thread pool.
+RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "num_workers")
+CUDA_RUNTIME_TRAIN_KEYS = (*RUNTIME_TRAIN_KEYS, "threads")
 RUNTIME_RUN_KEYS = ("evaluate",)
+
+
+def _runtime_train_keys(run: dict[str, Any]) -> tuple[str, ...]:
+    return CUDA_RUNTIME_TRAIN_KEYS if run.get("device") == "cuda" else RUNTIME_TRAIN_KEYS
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -414,16 +423,18 @@ def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: i
 
 def run_identity(run: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved run config that determines the trained weights: everything but
-    the evaluation, logging, checkpoint-interval, thread and data-loader-worker settings."""
+    the evaluation, logging, checkpoint-interval and data-loader-worker settings (and, on CUDA,
+    the CPU thread count)."""
+    runtime = _runtime_train_keys(run)
     identity = {k: v for k, v in run.items() if k not in RUNTIME_RUN_KEYS}
-    identity["train"] = {k: v for k, v in run["train"].items() if k not in RUNTIME_TRAIN_KEYS}
+    identity["train"] = {k: v for k, v in run["train"].items() if k not in runtime}
     return identity
 
 
 def run_settings(run: dict[str, Any]) -> dict[str, Any]:
     """The complement of :func:`run_identity`: settings recorded in run.json that do not retrain."""
     settings = {k: run[k] for k in RUNTIME_RUN_KEYS if k in run}
-    settings["train"] = {k: run["train"][k] for k in RUNTIME_TRAIN_KEYS if k in run["train"]}
+    settings["train"] = {k: run["train"][k] for k in _runtime_train_keys(run) if k in run["train"]}
     return settings
 
 

@@ -208,10 +208,10 @@ def _job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_logging_thread_and_evaluation_settings_do_not_retrain(tiny_run: Path) -> None:
+def test_logging_worker_and_evaluation_settings_do_not_retrain(tiny_run: Path) -> None:
     runtime = tiny_run / "config" / "runtime.yaml"  # config/: the user's inputs, not outputs
     runtime.write_text((tiny_run / "config" / "tiny.yaml").read_text().replace(
-        "  log_every: 1\n", "  log_every: 2\n  threads: 2\n  num_workers: 1\n").replace(
+        "  log_every: 1\n", "  log_every: 2\n  num_workers: 1\n").replace(
         "checkpoint_every: 2", "checkpoint_every: 3"))
     dry = _snakemake(tiny_run, "--configfile", str(runtime), "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]

@@ -82,6 +82,7 @@ def machine_info() -> dict[str, str]:
         "mkl": str(torch.backends.mkl.is_available()),
         "mkldnn": str(torch.backends.mkldnn.is_available()),
         "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),  # intra-op threads in use (part of the identity on CPU)
     }
 
 
