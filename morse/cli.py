@@ -38,10 +38,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    from morse.config import check_device, load_config
+    from morse.config import ConfigError, check_device, load_config
 
     config = load_config(args.config)
-    check_device(config)
+    if not args.skip_device_check:
+        try:
+            check_device(config)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (jobs run on another machine, e.g. a cluster? add --skip-device-check)") from None
     print(f"{args.config}: valid; experiment {config['experiment']!r}, "
           f"{len(config['datasets'])} dataset(s), {len(config['backbones'])} backbone(s), "
           f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s)")
@@ -166,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate an experiment config (schema, names, head knobs)")
     p.add_argument("--config", required=True, help="YAML experiment config")
+    p.add_argument("--skip-device-check", action="store_true",
+                   help="do not require a GPU here for device: cuda (the jobs run on another machine)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("list", help="list the registered backbones and variants")

@@ -43,12 +43,13 @@ def first_error_line(text: str) -> str:
     return next((line for line in lines if _ERROR.search(line)), lines[-1] if lines else "(the log is empty)")
 
 
-def failure_summary(snakemake_log_path: str | Path | None, workdir: Path = Path(".")) -> list[str]:
-    """One line per failed job: ``rule <name> failed: <first error line> (log: <path>)``."""
-    if not snakemake_log_path or not Path(snakemake_log_path).is_file():
-        return []
+def failure_summary(snakemake_logs: str | Path | list | None, workdir: Path = Path(".")) -> list[str]:
+    """One line per failed job: ``rule <name> failed: <first error line> (log: <path>)``, from
+    Snakemake's log file(s) (what ``onerror`` receives: a path or a list of paths)."""
+    paths = snakemake_logs if isinstance(snakemake_logs, (list, tuple)) else [snakemake_logs]
+    text = "\n".join(Path(p).read_text(errors="replace") for p in paths if p and Path(p).is_file())
     lines = []
-    for rule, logs in failed_jobs(Path(snakemake_log_path).read_text(errors="replace")):
+    for rule, logs in failed_jobs(text):
         for log in logs or ["-"]:
             path = workdir / log
             text = path.read_text(errors="replace") if path.is_file() else ""

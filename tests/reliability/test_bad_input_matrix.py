@@ -111,6 +111,7 @@ def test_device_cuda_without_a_gpu_is_refused_at_check_time(
         path.write_text(TINY.replace("device: cpu", "device: cuda"))
         assert cli.main(["check", "--config", str(path)]) == 1
         assert "finds no CUDA device" in capsys.readouterr().err
+        assert cli.main(["check", "--config", str(path), "--skip-device-check"]) == 0  # for a cluster
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def test_failure_summary_and_cleanup(tmp_path: Path) -> None:
     (tmp_path / "logs" / "fetch" / "syn.log").write_text("morse-bench fetch: error: no such folder /x\n")
     log = tmp_path / "snakemake.log"
     log.write_text(SNAKEMAKE_LOG)
-    assert failure_summary(log, tmp_path) == [
+    assert failure_summary([log], tmp_path) == failure_summary(log, tmp_path) == [
         "rule fetch failed: morse-bench fetch: error: no such folder /x (log: logs/fetch/syn.log)",
         "rule train failed: (no log written) (log: logs/train/x.log)",
     ]
