@@ -87,7 +87,8 @@ MATRIX = run_matrix(config)
 
 def run_params(run):
     """A run config as the train rules' params: only what changes the weights, so that a changed
-    logging, checkpoint-interval or thread setting does not retrain (RUN_SETTINGS carries those)."""
+    logging, checkpoint-interval or loader-worker setting (or, on CUDA, the thread count) does
+    not retrain (RUN_SETTINGS carries those)."""
     return json.dumps(run_identity(run), sort_keys=True)
 
 

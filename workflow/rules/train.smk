@@ -1,7 +1,7 @@
 # Stage 3: training. One run per dataset x backbone x variant x seed; under protocol two_stage a
 # backbone-only `pretrain` run per dataset x backbone x seed feeds every variant (the authors' code).
 # The run's identity (what changes the weights) is a param, so changing a hyper-parameter retrains
-# exactly that run; logging / checkpoint-interval / thread settings travel in RUN_SETTINGS.
+# exactly that run; logging / checkpoint-interval / loader-worker settings travel in RUN_SETTINGS.
 
 PRETRAIN_DIR = RESULTS + "/{dataset}/{backbone}/pretrain/seed{seed}"
 
