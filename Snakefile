@@ -5,24 +5,57 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from morse.config import pretrain_config, run_config, run_matrix, validate_config
+from morse.config import (
+    ConfigError,
+    check_device,
+    pretrain_config,
+    read_yaml,
+    run_config,
+    run_identity,
+    run_matrix,
+    run_settings,
+    validate_config,
+)
+from morse.data.fingerprint import local_dataset_fingerprint
+from morse.failures import clean_data_temporaries, failure_summary
 
 min_version("9.0")
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def _config_error(error):
+    sys.exit(f"morse-bench config error: {error}")
+
+
+# Snakemake's own YAML reader lets a repeated key replace the first silently and reports a syntax
+# error without a line: read the config files again with the strict reader (duplicate keys, syntax
+# errors as file:line:column). A syntax error in a --configfile stops Snakemake before this file
+# runs; `morse-bench check --config FILE` then names its line and column.
+try:
+    for _path in workflow.config_settings.configfiles or [DEFAULT_CONFIG]:
+        read_yaml(_path)
+except ConfigError as error:
+    _config_error(error)
 
 # The default experiment, unless --configfile names another (configs are not merged).
 if not workflow.config_settings.configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: DEFAULT_CONFIG
 
 
-
+try:
+    config = validate_config(config)  # names, backbones, variants, head knobs, sizes: before any job
+except ConfigError as error:
+    _config_error(error)
 validate(config, "workflow/schemas/config.schema.yaml")
-config = validate_config(config)  # names, backbones, variants and head knobs, before any job runs
 
 EXPERIMENT = config["experiment"]
 DATASETS = list(config["datasets"])
@@ -60,6 +93,21 @@ wildcard_constraints:
 MATRIX = run_matrix(config)
 
 
+def run_params(run):
+    """A run config as the train rules' params: only what changes the weights, so that a changed
+    logging, checkpoint-interval or loader-worker setting (or, on CUDA, the thread count) does
+    not retrain (RUN_SETTINGS carries those)."""
+    return json.dumps(run_identity(run), sort_keys=True)
+
+
+# dataset -> the settings recorded in run.json that do not retrain (passed outside the params).
+RUN_SETTINGS = json.dumps(
+    {dataset: run_settings(pretrain_config(config, dataset, backbone, SEEDS[0]))
+     for dataset, backbone, _ in MATRIX},
+    sort_keys=True,
+)
+
+
 def run_dirs():
     return [
         RUN_DIR.format(dataset=dataset, backbone=backbone, variant=variant, seed=seed)
@@ -73,6 +121,25 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    # Not in a dry run (planning for a cluster from a login node without a GPU is fine), and only
+    # when jobs run here: device: cuda needs a GPU on this machine before the first job starts.
+    if workflow.local_exec and any(job.rule.name in ("pretrain", "train", "evaluate")
+                                   for job in workflow.dag.needrun_jobs()):
+        try:
+            check_device(config)
+        except ConfigError as error:
+            _config_error(error)
+
+
+onerror:
+    # Snakemake's console says only "check log file(s)": show each failed job's own error line.
+    for line in failure_summary(log):
+        print(line, file=sys.stderr)
+    for leftover in clean_data_temporaries():
+        print(f"removed {leftover}, left by a killed data step", file=sys.stderr)
 
 
 rule all:

@@ -30,10 +30,22 @@ def _json_arg(text: str) -> dict[str, Any]:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming what is missing and where help is."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def cmd_check(args: argparse.Namespace) -> None:
-    from morse.config import load_config
+    from morse.config import ConfigError, check_device, load_config
 
     config = load_config(args.config)
+    if not args.skip_device_check:
+        try:
+            check_device(config)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (jobs run on another machine, e.g. a cluster? add --skip-device-check)") from None
     print(f"{args.config}: valid; experiment {config['experiment']!r}, "
           f"{len(config['datasets'])} dataset(s), {len(config['backbones'])} backbone(s), "
           f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s)")
@@ -48,31 +60,48 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
+    from morse.data.atomic import remove_stale_temporaries
     from morse.data.sources import fetch_dataset
 
+    remove_stale_temporaries(Path(args.out))  # of an earlier, killed attempt of this step
     fetch_dataset(args.name, args.dataset_config, Path(args.out))
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from morse.data.atomic import remove_stale_temporaries
     from morse.data.sources import prepare_dataset
 
+    remove_stale_temporaries(Path(args.out))
     prepare_dataset(args.name, args.dataset_config, Path(args.raw), Path(args.out))
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from morse.config import PRETRAIN, load_config, pretrain_config, run_config
-    from morse.engine.train import train_run
+def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The resolved run config of ``train``: --run-config (with --settings), or --config and the
+    four flags naming the run."""
+    from morse.config import PRETRAIN, load_config, merge_settings, pretrain_config, run_config
 
     if args.run_config is not None:
-        run = args.run_config
-    elif args.config is not None:
-        config = load_config(args.config)
-        if args.variant == PRETRAIN:
-            run = pretrain_config(config, args.dataset, args.backbone, args.seed)
-        else:
-            run = run_config(config, args.dataset, args.backbone, args.variant, args.seed)
-    else:
-        raise SystemExit("morse-bench train: give --run-config JSON or --config with --dataset/--backbone/--variant/--seed")
+        settings = (args.settings or {}).get(args.run_config.get("dataset"))
+        return merge_settings(args.run_config, settings) if settings else args.run_config
+    if args.config is None:
+        raise ValueError("give --run-config JSON, or --config with --dataset, --backbone, --variant and --seed")
+    missing = [f"--{flag}" for flag in ("dataset", "backbone", "variant", "seed") if getattr(args, flag) is None]
+    if missing:
+        raise ValueError(f"--config needs --dataset, --backbone, --variant and --seed; missing {', '.join(missing)}")
+    config = load_config(args.config)
+    for flag, names in (("dataset", config["datasets"]), ("backbone", config["backbones"]),
+                        ("variant", [*config["variants"], PRETRAIN])):
+        if getattr(args, flag) not in names:
+            raise ValueError(f"--{flag} {getattr(args, flag)!r} is not in {args.config} ({', '.join(names)})")
+    if args.variant == PRETRAIN:
+        return pretrain_config(config, args.dataset, args.backbone, args.seed)
+    return run_config(config, args.dataset, args.backbone, args.variant, args.seed)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from morse.engine.train import train_run
+
+    run = _run_from_args(args)
     record = train_run(run, Path(args.data), Path(args.out_dir), threads=args.threads,
                        progress=not args.no_progress,
                        init_from=Path(args.init_from) if args.init_from else None)
@@ -84,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from morse.engine.evaluate import evaluate_run
 
     metrics = evaluate_run(Path(args.run_dir), Path(args.data), threads=args.threads,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, settings=args.settings)
     summary = metrics.groupby("output")["dice"].mean()
     print(f"evaluated {args.run_dir}: mean Dice " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
@@ -139,14 +168,16 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``morse-bench`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="morse-bench", description="Reproducibility benchmark suite for MORSE (MICCAI 2023).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=OneLineParser)
 
     p = sub.add_parser("check", help="validate an experiment config (schema, names, head knobs)")
     p.add_argument("--config", required=True, help="YAML experiment config")
+    p.add_argument("--skip-device-check", action="store_true",
+                   help="do not require a GPU here for device: cuda (the jobs run on another machine)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("list", help="list the registered backbones and variants")
@@ -172,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out-dir", required=True, help="run folder for model.pt, train_log.csv, run.json")
     p.add_argument("--init-from", help="model.pt of the pretraining run (protocol two_stage)")
+    p.add_argument("--settings", type=_json_arg,
+                   help="dataset -> settings that do not change the weights (logging, checkpoint "
+                        "interval, workers), laid over --run-config; what Snakemake passes")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)
@@ -179,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a trained run on its test split")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--data", required=True, help="prepared dataset directory")
+    p.add_argument("--settings", type=_json_arg,
+                   help="evaluation settings as JSON (e.g. {\"slice_batch\": 16}); default: run.json's")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)

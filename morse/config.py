@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,64 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the offending key."""
+
+
+# Settings that do not change the trained weights: recorded in run.json but left out of the run's
+# identity hash, so changing them neither retrains nor (except `evaluate`) re-evaluates. Samples do
+# not depend on the loader workers (tested). The thread count does on CPU: torch's CPU kernels
+# split their reductions by thread and round differently (measured: 4 iterations on 1 and on 2
+# threads differ in 80 of 136 tensors), so `threads` is part of the identity unless the run is on
+# CUDA, where it only sizes the CPU-side thread pool.
+RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "num_workers")
+CUDA_RUNTIME_TRAIN_KEYS = (*RUNTIME_TRAIN_KEYS, "threads")
+RUNTIME_RUN_KEYS = ("evaluate",)
+
+
+def _runtime_train_keys(run: dict[str, Any]) -> tuple[str, ...]:
+    return CUDA_RUNTIME_TRAIN_KEYS if run.get("device") == "cuda" else RUNTIME_TRAIN_KEYS
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (at any depth)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name}:{line}: key {key!r} is given twice (lines {seen[key]} "
+                f"and {line}); the second would silently replace the first: merge them into one"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file, refusing duplicate keys; syntax errors become one-line
+    :class:`ConfigError` messages ``<file>:<line>:<column>: ...``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with open(path) as handle:
+            return yaml.load(handle, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as error:
+        mark, start = error.problem_mark or error.context_mark, error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = " ".join(" ".join(str(p) for p in (error.context, error.problem) if p).split())
+        if start is not None and mark is not None and start.line != mark.line:
+            problem += f" (begun at line {start.line + 1}, column {start.column + 1})"
+        raise ConfigError(f"{where}: YAML syntax error: {problem}; fix the file "
+                          "(indent with spaces, close brackets and quotes)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: YAML error: {' '.join(str(error).split())}") from None
 
 
 def load_schema() -> dict[str, Any]:
@@ -43,28 +103,68 @@ def _extend_with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_DefaultingValidator = _extend_with_defaults(jsonschema.Draft202012Validator)
+def _is_strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# JSON Schema counts 4.0 as an integer; the training code does not (range(4.0) fails), so an
+# integer written as a float is refused with a message saying how to write it.
+_StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+_DefaultingValidator = _extend_with_defaults(_StrictValidator)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A schema error message, with the fix for the common integer-as-float case."""
+    value = error.instance
+    if error.validator == "type" and isinstance(value, float) and value.is_integer():
+        return f"{value!r} must be an integer: write {int(value)} (without the decimal point)"
+    return error.message
+
+
+def check_safe_names(config: dict[str, Any]) -> None:
+    """Refuse dataset, backbone and variant names that are unsafe as folder names and shell words
+    (the schema's ``propertyNames`` patterns), naming the name and what is allowed."""
+    properties = load_schema()["properties"]
+    for block in ("datasets", "backbones", "variants"):
+        pattern = properties[block]["propertyNames"]["pattern"]
+        names = config.get(block)
+        if not isinstance(names, dict):
+            continue
+        for name in names:
+            if not isinstance(name, str) or not re.match(pattern, name):
+                allowed = "letters, digits, '_', '.', '-'" + (", ':'" if block == "backbones" else "")
+                raise ConfigError(
+                    f"config key '{block}': name {name!r} is not allowed (it becomes a folder name and "
+                    f"a shell word); use only {allowed}, starting with a letter or digit"
+                )
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` against the schema, fill defaults, and check names that the schema
     cannot know (backbones, variants, head knobs). Returns a validated deep copy."""
     config = copy.deepcopy(config)
+    check_safe_names(config)
     validator = _DefaultingValidator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
         for error in errors:
             where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
-            lines.append(f"  config key '{where}': {error.message}")
+            lines.append(f"  config key '{where}': {_describe(error)}")
+        if len(lines) == 1:
+            raise ConfigError("invalid configuration:" + lines[0][1:])
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     config["variants"] = {**config["variants"], **ablation_variants(config)}
+    check_safe_names(config)  # the ablation variants' generated names too
     check_names(config)
     check_evaluation(config)
     train_schema = load_schema()["properties"]["train"]
     for dataset, entry in config["datasets"].items():
         merged = dataset_train(config, dataset)
-        problems = [e.message for e in jsonschema.Draft202012Validator(train_schema).iter_errors(merged)]
+        problems = [_describe(e) for e in _StrictValidator(train_schema).iter_errors(merged)]
         if problems:
             raise ConfigError(f"config key 'datasets.{dataset}.train': {'; '.join(problems)}")
         if len(merged["patch_size"]) != dataset_spatial_dims(entry):
@@ -113,11 +213,9 @@ def dataset_train(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read a YAML config file, apply ``overrides`` (top-level keys) and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
+    config = read_yaml(path) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping of keys (experiment, datasets, ...)")
     config.update(overrides or {})
     return validate_config(config)
 
@@ -194,6 +292,62 @@ def check_names(config: dict[str, Any]) -> None:
         if variant == PRETRAIN:
             raise ConfigError(f"config key 'variants.{PRETRAIN}': the name is reserved for the pretraining stage")
         variant_head(config, variant)
+    check_reference_variant(config)
+    check_input_sizes(config)
+
+
+REFERENCE_VARIANT = "baseline"  # what `compare` and the report measure every variant against
+
+
+def check_reference_variant(config: dict[str, Any]) -> None:
+    """Every dataset runs the reference variant (the bare backbone) that compare assumes."""
+    if REFERENCE_VARIANT not in config["variants"]:
+        raise ConfigError(
+            f"config key 'variants': no {REFERENCE_VARIANT!r} variant; compare and the report measure "
+            f"every variant against it: add `{REFERENCE_VARIANT}: {{}}` under variants"
+        )
+    for dataset, entry in config["datasets"].items():
+        if "variants" in entry and REFERENCE_VARIANT not in entry["variants"]:
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.variants': {entry['variants']} lacks "
+                f"{REFERENCE_VARIANT!r}, which compare measures every variant against: add it to the list"
+            )
+
+
+def check_input_sizes(config: dict[str, Any]) -> None:
+    """Ask each backbone whether it accepts the patch size of every dataset it trains on (a
+    builder may define ``input_size_problem(patch_size, options) -> str | None``)."""
+    from baselines import get_backbone_spec
+
+    for dataset, backbone in dataset_backbone_pairs(config):
+        check = getattr(get_backbone_spec(backbone).builder, "input_size_problem", None)
+        patch_size = dataset_train(config, dataset)["patch_size"]
+        problem = check(list(patch_size), config["backbones"][backbone] or {}) if check else None
+        if problem:
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.train.patch_size' / 'backbones.{backbone}': {problem}"
+            )
+
+
+def check_device(config: dict[str, Any], cuda_available: Callable[[], bool] | None = None) -> None:
+    """With ``device: cuda``, refuse a machine where torch sees no CUDA device (before any job)."""
+    if config.get("device") != "cuda":
+        return
+    if not (cuda_available or probe_cuda)():
+        raise ConfigError(
+            "config key 'device': cuda, but torch finds no CUDA device on this machine; run on a GPU "
+            "machine (or submit with --profile workflow/profiles/slurm), or set `device: cpu` or `auto`"
+        )
+
+
+def probe_cuda() -> bool:
+    """Whether torch sees a CUDA device, asked in a subprocess (the caller need not import torch)."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and probe.stdout.strip() == "True"
 
 
 def check_evaluation(config: dict[str, Any]) -> None:
@@ -305,8 +459,33 @@ def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: i
     return resolved
 
 
+def run_identity(run: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved run config that determines the trained weights: everything but
+    the evaluation, logging, checkpoint-interval and data-loader-worker settings (and, on CUDA,
+    the CPU thread count)."""
+    runtime = _runtime_train_keys(run)
+    identity = {k: v for k, v in run.items() if k not in RUNTIME_RUN_KEYS}
+    identity["train"] = {k: v for k, v in run["train"].items() if k not in runtime}
+    return identity
+
+
+def run_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """The complement of :func:`run_identity`: settings recorded in run.json that do not retrain."""
+    settings = {k: run[k] for k in RUNTIME_RUN_KEYS if k in run}
+    settings["train"] = {k: run["train"][k] for k in _runtime_train_keys(run) if k in run["train"]}
+    return settings
+
+
+def merge_settings(run: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with the non-identity ``settings`` (from :func:`run_settings`) laid over it."""
+    merged = {**run, **{k: v for k, v in settings.items() if k != "train"}}
+    merged["train"] = {**run["train"], **settings.get("train", {})}
+    return merged
+
+
 def config_hash(run: dict[str, Any]) -> str:
-    """A short stable hash of a resolved run config (ignoring any existing hash)."""
-    payload = {k: v for k, v in run.items() if k != "config_hash"}
+    """A short stable hash of what in a resolved run config changes the trained weights
+    (:func:`run_identity`; ignoring any existing hash)."""
+    payload = {k: v for k, v in run_identity(run).items() if k != "config_hash"}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -142,3 +142,50 @@ def test_ablation_block_expands_into_one_knob_variants(tiny: dict) -> None:
     tiny["ablations"]["knobs"] = {"num_expert": [2]}
     with pytest.raises(ConfigError, match="num_expert"):
         validate_config(tiny)
+
+
+@pytest.mark.parametrize(("block", "key", "value"), [
+    ("train", "log_every", 7), ("train", "checkpoint_every", 5), ("train", "num_workers", 2),
+    ("evaluate", "slice_batch", 3), ("cuda", "threads", 3),
+])
+def test_identity_hash_ignores_settings_that_do_not_change_the_weights(
+    tiny: dict, block: str, key: str, value: int
+) -> None:
+    from morse.config import merge_settings, run_identity, run_settings
+
+    if block == "cuda":  # the CPU thread count only sizes a thread pool beside the GPU
+        tiny["device"], block = "cuda", "train"
+    first = run_config(validate_config(tiny), "phantom2d", "unet", "morse", 0)
+    tiny.setdefault(block, {})[key] = value
+    second = run_config(validate_config(tiny), "phantom2d", "unet", "morse", 0)
+    assert second[block][key] == value  # recorded in the run config (run.json) ...
+    assert second["config_hash"] == first["config_hash"]  # ... but the same run: no retraining
+    assert run_identity(second) == run_identity(first)
+    # what the train rule passes (identity as the param, settings beside it) is the whole run
+    assert merge_settings(run_identity(second), run_settings(second)) == second
+
+
+def test_identity_hash_covers_everything_that_changes_the_weights(tiny: dict) -> None:
+    config = validate_config(tiny)
+    first = run_config(config, "phantom2d", "unet", "morse", 0)
+    for block, key, value in (("train", "iterations", 5), ("train", "batch_size", 1), ("train", "amp", False),
+                              ("train", "augment", "none"), ("method", "num_points", 32), ("device", None, "auto"),
+                              ("train", "threads", 2)):  # on CPU the thread count changes the rounding
+        changed = copy.deepcopy(tiny)
+        if key is None:
+            changed[block] = value
+        else:
+            changed[block][key] = value
+        assert run_config(validate_config(changed), "phantom2d", "unet", "morse", 0)["config_hash"] != \
+            first["config_hash"], (block, key)
+
+
+def test_duplicate_keys_anywhere_are_refused_with_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text((ROOT / "config" / "tiny.yaml").read_text().replace(
+        "  phantom2d:\n", "  phantom2d:\n    kind: phantom2d\n", 1))
+    with pytest.raises(ConfigError, match=r"dup\.yaml:8: key 'kind' is given twice \(lines 7 and 8\)"):
+        load_config(path)
+    path.write_text("experiment: a\nexperiment: b\n")
+    with pytest.raises(ConfigError, match=r"key 'experiment' is given twice \(lines 1 and 2\)"):
+        load_config(path)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_path"]
+__all__ = ["atomic_path", "remove_path", "remove_stale_temporaries", "stale_temporaries"]
 
 
 def remove_path(path: Path) -> None:
@@ -30,6 +31,25 @@ def _temp_sibling(path: Path, tag: str) -> Path:
     # The full final name is kept as the *suffix* so that writers which pick a format or append
     # an extension from the name (np.save -> ".npy", nibabel -> ".nii.gz") behave as for `path`.
     return path.with_name(f".{tag}-{uuid.uuid4().hex[:12]}-{path.name}")
+
+
+def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary siblings :func:`atomic_path` made for exactly ``path`` (``.tmp-<hex>-<name>``,
+    ``.old-<hex>-<name>``) and left behind when its process was killed; never another path's."""
+    path = Path(path)
+    own = re.compile(rf"^\.(tmp|old)-[0-9a-f]{{12}}-{re.escape(path.name)}$")
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if own.match(p.name))
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove :func:`stale_temporaries` of ``path`` (call it when the step writing ``path`` starts
+    again; only one process writes a path at a time). Returns what was removed."""
+    stale = stale_temporaries(path)
+    for leftover in stale:
+        remove_path(leftover)
+    return stale
 
 
 @contextlib.contextmanager

@@ -168,8 +168,9 @@ def load_case(root: str | Path, case: str, mmap: bool = True) -> tuple[np.ndarra
     img_path = root / "images" / f"{case}.npy"
     lab_path = root / "labels" / f"{case}.npy"
     for p in (img_path, lab_path):
-        if not p.is_file():
-            raise _missing(p, f"case {case!r}")
+        if not p.is_file():  # the folder exists, so Snakemake would not prepare it again by itself
+            raise MissingDataError(f"case {case!r} not found: {p}; the prepared dataset {root} is "
+                                   f"incomplete: delete {root} and run snakemake again to re-prepare it")
     mode = "r" if mmap else None
     return np.load(img_path, mmap_mode=mode), np.load(lab_path, mmap_mode=mode)
 

@@ -18,6 +18,10 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint was written by a run with a different resolved configuration."""
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint or model file cannot be read (truncated, overwritten, not a torch file)."""
+
+
 class DiskFullError(OSError, RuntimeError):
     """A checkpoint or model could not be written because the disk (or quota) is full.
 
@@ -86,8 +90,20 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, config_hash: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; refuse one from a different configuration."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint with ``weights_only=True``; refuse one from a different configuration
+    and name an unreadable (truncated, corrupt) file with the remedy, in one line."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, zip errors
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CorruptCheckpointError(
+            f"{path} is corrupt or truncated ({type(error).__name__}: {reason}); "
+            "delete it to retrain (a killed copy or a full disk can cause this)"
+        ) from error
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise CorruptCheckpointError(f"{path} is not a morse-bench checkpoint (no 'model' entry); delete it to retrain")
     if config_hash is not None and payload.get("config_hash") != config_hash:
         raise CheckpointMismatchError(
             f"{path} was written by a run with config hash {payload.get('config_hash')!r}, "

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics, metric_options
 from morse.data.atomic import atomic_path
+from morse.data.fingerprint import dataset_mismatch
 from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.device import select_device
@@ -31,13 +32,15 @@ def qualitative_slice(label: np.ndarray) -> int:
     return int(max(range(len(scores)), key=lambda i: scores[i]))
 
 
-def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: bool = True) -> pd.DataFrame:
+def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: bool = True,
+                 settings: dict[str, Any] | None = None) -> pd.DataFrame:
     """Evaluate ``run_dir/model.pt`` on every test case, both outputs for head variants.
 
     Writes ``run_dir/metrics.csv`` (one row per output x case x class),
     ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case) and
     ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
-    uncertainty sampler picks), each atomically.
+    uncertainty sampler picks), each atomically. ``settings`` (e.g. ``slice_batch``) override
+    the run's ``evaluate`` settings; a prepared dataset other than the run's is refused.
     """
     run_dir, data_root = Path(run_dir), Path(data_root)
     torch.set_num_threads(threads)
@@ -46,12 +49,16 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     cases = info.splits.get("test", [])
     if not cases:
         raise ValueError(f"dataset {info.name!r} at {data_root} has an empty test split; nothing to evaluate")
+    mismatch = dataset_mismatch(run.get("data"), info, data_root)
+    if mismatch:
+        raise ValueError(f"{data_root} is not the prepared dataset {run_dir} was trained on ({mismatch}); "
+                         "evaluate with the run's own --data, or delete the run folder to retrain")
     device = select_device(run["device_requested"])
     model = build_model(run, info).to(device)
     model.load_state_dict(load_checkpoint(run_dir / "model.pt", run["config_hash"])["model"])
     model.eval()
     network_size = tuple(run["train"]["patch_size"])
-    slice_batch = run.get("evaluate", {}).get("slice_batch", 16)
+    slice_batch = {**run.get("evaluate", {}), **(settings or {})}.get("slice_batch", 16)
     amp = run["train"].get("amp", False)
 
     rows: list[dict[str, Any]] = []

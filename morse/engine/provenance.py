@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -49,3 +50,63 @@ def execution_host() -> dict[str, str]:
         if variable in os.environ:
             host[variable.lower()] = os.environ[variable]
     return host
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """What decides which floating-point kernels a CPU run takes: CPU model, the vector
+    instruction set torch dispatches to (``torch.backends.cpu.get_cpu_capability()``, e.g. AVX2,
+    AVX512) and the math libraries torch was built with (BLAS, oneDNN/MKL-DNN, MKL)."""
+    import torch
+
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    libraries = [line.strip(" -") for line in config.splitlines()
+                 if re.search(r"Math Kernel Library|MKL-DNN|OpenBLAS|oneDNN", line)]
+    return {
+        "cpu_model": cpu_model(),
+        "architecture": platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": blas.group(1) if blas else "unknown",
+        "math_libraries": "; ".join(libraries) or "unknown",
+        "mkl": str(torch.backends.mkl.is_available()),
+        "mkldnn": str(torch.backends.mkldnn.is_available()),
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),  # intra-op threads in use (part of the identity on CPU)
+    }
+
+
+MACHINE_KEYS = ("cpu_model", "cpu_capability", "blas", "torch")
+
+
+def machine_signature(run: dict) -> tuple[str, ...]:
+    """The part of a run record that decides its CPU kernel paths (and so its exact bits): CPU
+    model, vector instruction set, BLAS and torch version, plus the device; ``unknown`` where a
+    run.json predates these records."""
+    machine = run.get("machine") or {}
+    return (*(str(machine.get(key, "unknown")) for key in MACHINE_KEYS), str(run.get("device", "unknown")))
+
+
+def machine_groups(runs: list[dict]) -> dict[tuple[str, ...], list[str]]:
+    """Run records grouped by :func:`machine_signature` (values: ``dataset/backbone/variant/seedN``)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for run in runs:
+        name = "/".join(str(run.get(k, "?")) for k in ("dataset", "backbone", "variant")) + f"/seed{run.get('seed', '?')}"
+        groups.setdefault(machine_signature(run), []).append(name)
+    return groups
+
+
+def different_machines(runs: list[dict]) -> bool:
+    """Whether the runs come from machines that may take different kernel paths (then numbers
+    agree between those machines only to a tolerance, not bit for bit)."""
+    return len(machine_groups(runs)) > 1

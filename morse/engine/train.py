@@ -18,12 +18,13 @@ from tqdm import tqdm
 
 from baselines import build_backbone
 from morse.data.atomic import atomic_path
+from morse.data.fingerprint import dataset_record
 from morse.data.loading import SliceDataset, infinite_loader
 from morse.data.loading3d import PatchDataset
 from morse.data.prepared import DatasetInfo, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
-from morse.engine.provenance import execution_host, git_commit, package_versions
+from morse.engine.provenance import execution_host, git_commit, machine_info, package_versions
 from morse.method import CoarseLoss, HeadConfig, Segmenter, point_loss_weight
 
 
@@ -246,6 +247,8 @@ def train_run(
         "device_requested": run["device"],
         "device": describe_device(device),
         "host": execution_host(),
+        "machine": machine_info(),
+        "data": dataset_record(info, data_root),
         "started_at": started_at,  # of this (possibly resumed) attempt, UTC
         "finished_at": _utc_now(),
         "wall_time_s": round(wall, 3),

@@ -2,6 +2,7 @@
 
 
 rule fetch:
+    # Removes its own stale temporary folder (data/raw/.tmp-<hex>-<dataset>) of a killed attempt.
     output:
         directory("data/raw/{dataset}"),
     params:
@@ -9,10 +10,13 @@ rule fetch:
     log:
         "logs/fetch/{dataset}.log",
     shell:
-        "morse-bench fetch --name {wildcards.dataset} --dataset-config {params.entry:q} "
-        "--out {output} > {log} 2>&1"
+        "morse-bench fetch --name {wildcards.dataset:q} --dataset-config {params.entry:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
+# A source: local dataset's files are fingerprinted (paths, sizes, mtimes: morse/data/fingerprint.py)
+# at every start of the workflow; a changed fingerprint is a changed param, so Snakemake
+# re-prepares that dataset and retrains what depends on it.
 rule prepare:
     input:
         "data/raw/{dataset}",
@@ -20,8 +24,9 @@ rule prepare:
         directory("data/prepared/{dataset}"),
     params:
         entry=lambda w: json.dumps(config["datasets"][w.dataset], sort_keys=True),
+        fingerprint=lambda w: local_dataset_fingerprint(config["datasets"][w.dataset]),
     log:
         "logs/prepare/{dataset}.log",
     shell:
-        "morse-bench prepare --name {wildcards.dataset} --dataset-config {params.entry:q} "
-        "--raw {input} --out {output} > {log} 2>&1"
+        "morse-bench prepare --name {wildcards.dataset:q} --dataset-config {params.entry:q} "
+        "--raw {input:q} --out {output:q} > {log:q} 2>&1"

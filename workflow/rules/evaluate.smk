@@ -12,11 +12,12 @@ rule evaluate:
         qualitative=RUN_DIR + "/qualitative.npz",
     params:
         run_dir=lambda w: RUN_DIR.format(**w),
+        settings=json.dumps(config["evaluate"], sort_keys=True),  # changed: re-evaluate, not retrain
     threads: config["train"]["threads"]
     resources:
         gpu=1 if USE_GPU else 0,
     log:
         "logs/evaluate/" + EXPERIMENT + "/{dataset}/{backbone}/{variant}/seed{seed}.log",
     shell:
-        "morse-bench evaluate --run-dir {params.run_dir} --data {input.data} "
-        "--threads {threads} > {log} 2>&1"
+        "morse-bench evaluate --run-dir {params.run_dir:q} --data {input.data:q} "
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 # Stage 3: training. One run per dataset x backbone x variant x seed; under protocol two_stage a
 # backbone-only `pretrain` run per dataset x backbone x seed feeds every variant (the authors' code).
-# The resolved run config is a param, so changing any hyper-parameter retrains exactly that run.
+# The run's identity (what changes the weights) is a param, so changing a hyper-parameter retrains
+# exactly that run; logging / checkpoint-interval / loader-worker settings travel in RUN_SETTINGS.
 
 PRETRAIN_DIR = RESULTS + "/{dataset}/{backbone}/pretrain/seed{seed}"
 
@@ -20,9 +21,7 @@ rule pretrain:
         log_csv=PRETRAIN_DIR + "/train_log.csv",
         run_json=PRETRAIN_DIR + "/run.json",
     params:
-        run=lambda w: json.dumps(
-            pretrain_config(config, w.dataset, w.backbone, int(w.seed)), sort_keys=True
-        ),
+        run=lambda w: run_params(pretrain_config(config, w.dataset, w.backbone, int(w.seed))),
         out_dir=lambda w: PRETRAIN_DIR.format(**w),
     threads: config["train"]["threads"]
     resources:
@@ -30,8 +29,8 @@ rule pretrain:
     log:
         "logs/pretrain/" + EXPERIMENT + "/{dataset}/{backbone}/seed{seed}.log",
     shell:
-        "morse-bench train --run-config {params.run:q} --data {input.data} "
-        "--out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        "morse-bench train --run-config {params.run:q} --settings {RUN_SETTINGS:q} --data {input.data:q} "
+        "--out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule train:
@@ -43,16 +42,14 @@ rule train:
         log_csv=RUN_DIR + "/train_log.csv",
         run_json=RUN_DIR + "/run.json",
     params:
-        run=lambda w: json.dumps(
-            run_config(config, w.dataset, w.backbone, w.variant, int(w.seed)), sort_keys=True
-        ),
+        run=lambda w: run_params(run_config(config, w.dataset, w.backbone, w.variant, int(w.seed))),
         out_dir=lambda w: RUN_DIR.format(**w),
-        init=lambda w, input: f"--init-from {input.init}" if input.init else "",
+        init=lambda w, input: f"--init-from {shlex.quote(input.init[0])}" if input.init else "",
     threads: config["train"]["threads"]
     resources:
         gpu=1 if USE_GPU else 0,
     log:
         "logs/train/" + EXPERIMENT + "/{dataset}/{backbone}/{variant}/seed{seed}.log",
     shell:
-        "morse-bench train --run-config {params.run:q} --data {input.data} {params.init} "
-        "--out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        "morse-bench train --run-config {params.run:q} --settings {RUN_SETTINGS:q} --data {input.data:q} "
+        "{params.init} --out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"
