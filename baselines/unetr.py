@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from monai.networks.nets import UNETR
 
+from baselines.input_sizes import unetr_input_size_problem
 from baselines.registry import register
 
 # ViT sizes: "base" is the published UNETR (ViT-B/16 widths); "small" is a CPU-sized variant.
@@ -85,14 +86,4 @@ def build_unetr(in_channels: int, num_classes: int, spatial_dims: int, **options
     return FeatureUNETR(spatial_dims, in_channels, num_classes, **options)
 
 
-def _input_size_problem(patch_size: list[int], options: dict) -> str | None:
-    """Why UNETR cannot take ``patch_size`` (its token grid fixes the input to ``img_size``)."""
-    size = options.get("img_size", 96)
-    sizes = [int(size)] * len(patch_size) if isinstance(size, int) else [int(s) for s in size]
-    if sizes != [int(p) for p in patch_size]:
-        return (f"unetr takes exactly img_size {sizes} but patch_size is {list(patch_size)}; "
-                f"set the backbone option img_size to {list(patch_size)} or patch_size to {sizes}")
-    return None
-
-
-build_unetr.input_size_problem = _input_size_problem  # checked by morse-bench check (morse.config)
+build_unetr.input_size_problem = unetr_input_size_problem  # checked by morse-bench check (morse.config)

@@ -317,10 +317,16 @@ def check_reference_variant(config: dict[str, Any]) -> None:
 def check_input_sizes(config: dict[str, Any]) -> None:
     """Ask each backbone whether it accepts the patch size of every dataset it trains on (a
     builder may define ``input_size_problem(patch_size, options) -> str | None``)."""
-    from baselines import get_backbone_spec
+    from baselines.input_sizes import BUILTIN_INPUT_SIZE_CHECKS
+    from baselines.registry import BUILTIN_SPATIAL_DIMS
 
     for dataset, backbone in dataset_backbone_pairs(config):
-        check = getattr(get_backbone_spec(backbone).builder, "input_size_problem", None)
+        if backbone in BUILTIN_SPATIAL_DIMS:  # the built-ins' rules need no torch
+            check = BUILTIN_INPUT_SIZE_CHECKS.get(backbone)
+        else:
+            from baselines import get_backbone_spec
+
+            check = getattr(get_backbone_spec(backbone).builder, "input_size_problem", None)
         patch_size = dataset_train(config, dataset)["patch_size"]
         problem = check(list(patch_size), config["backbones"][backbone] or {}) if check else None
         if problem:

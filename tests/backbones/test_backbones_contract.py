@@ -93,3 +93,15 @@ def test_trains_three_iterations_with_decreasing_loss(name: str, variant: str) -
     model.eval()
     refined = model(x)
     assert refined.shape == (shape[0], NUM_CLASSES, *shape[2:])
+
+
+def test_builtin_input_size_rules_are_the_builders_own() -> None:
+    """The torch-free table the config check reads holds exactly the built-ins' own rules."""
+    from baselines.input_sizes import BUILTIN_INPUT_SIZE_CHECKS
+    from baselines.registry import BUILTIN_SPATIAL_DIMS
+
+    own = {name: getattr(get_backbone_spec(name).builder, "input_size_problem", None)
+           for name in BUILTIN_SPATIAL_DIMS}  # fmt: skip
+    assert {n: f for n, f in own.items() if f is not None} == BUILTIN_INPUT_SIZE_CHECKS
+    assert BUILTIN_INPUT_SIZE_CHECKS["unetr"]([96, 96, 96], {}) is None
+    assert "img_size [96, 96, 96]" in BUILTIN_INPUT_SIZE_CHECKS["unetr"]([32, 32, 32], {})

@@ -24,7 +24,7 @@ def own_data_config(data: Path) -> dict:
                      "train": {"patch_size": [32, 32]}},
             "blobs": {"kind": "nnunet", "source": "local", "path": str(blobs),
                       "split": {"test_fraction": 0.25, "seed": 0},
-                      "variants": ["morse"], "train": {"patch_size": [16, 16, 16]}},
+                      "variants": ["baseline", "morse"], "train": {"patch_size": [16, 16, 16]}},
         },
         "backbones": {"unet": {}},
         "method": {"expert_width": 8, "num_points": 32, "subdivision_points": 128},
