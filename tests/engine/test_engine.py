@@ -64,8 +64,12 @@ def test_training_writes_outputs_and_is_deterministic(tiny_prepared: Path, tmp_p
     assert list(log["iteration"]) == [1, 2, 3]
     # ramp schedule: weight (t - T/2) / T after the first half, 0 before
     assert list(log["point_weight"]) == pytest.approx([0.0, 0.0, (2 - 1.5) / 3])
+    assert log["point_loss"].gt(0).all() and log["coarse_point_loss"].gt(0).all()
+    assert log[["point_accuracy", "coarse_point_accuracy"]].stack().between(0, 1).all()
     record = json.loads((tmp_path / "a" / "run.json").read_text())
     assert record["config_hash"] == run["config_hash"] == first["config_hash"]
+    plateau = record["point_loss_plateau"]  # 3 iterations: one row in the last fifth, undetermined
+    assert plateau["n_rows"] == 1 and plateau["converged"] is None and plateau["window_end"] == 3
     assert record["head"]["expert_width"] == 8 and "torch" in record["versions"]
     assert not (tmp_path / "a" / "checkpoint.pt").exists()  # removed once the model is final
 
@@ -161,6 +165,7 @@ def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, 
     evaluate_run(tmp_path / "baseline", tiny_prepared, progress=False)
     headless = pd.read_csv(tmp_path / "baseline" / "refinement.csv")
     assert headless.empty and "fixed" in headless.columns  # no head: a header, no rows
+    assert json.loads((tmp_path / "baseline" / "run.json").read_text())["point_loss_plateau"] is None
 
 
 def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Path, tmp_path: Path) -> None:
