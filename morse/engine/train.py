@@ -181,12 +181,7 @@ def train_run(
     optimizer = build_optimizer(model, run["train"])
     checkpoint_path = out_dir / "checkpoint.pt"
     state = resume_or_initialise(run, model, optimizer, checkpoint_path, init_from)
-    dataset = training_dataset(run, Path(data_root), info.splits["train"], len(info.class_names))
-    batches = infinite_loader(
-        dataset, run["train"]["batch_size"], seed=loader_seed(run),
-        start=state.iteration * run["train"]["batch_size"],
-        num_workers=run["train"]["num_workers"], pin_memory=device.type == "cuda",
-    )
+    batches = training_batches(run, Path(data_root), info, state.iteration, device)
     started_at, started = _utc_now(), time.perf_counter()
     resumed_from = state.iteration
     _train_iterations(run, model, optimizer, batches, device, state, checkpoint_path, progress)
@@ -196,11 +191,29 @@ def train_run(
         "started_at": started_at,  # of this (possibly resumed) attempt, UTC
         "finished_at": _utc_now(),
     }
+    _write_outputs(out_dir, run, model, state, record)
+    return record
+
+
+def training_batches(
+    run: dict[str, Any], data_root: Path, info: DatasetInfo, iteration: int, device: torch.device
+) -> Iterator[dict[str, Any]]:
+    """The run's training batches from ``iteration`` on (a pure function of the seed)."""
+    dataset = training_dataset(run, data_root, info.splits["train"], len(info.class_names))
+    batch_size = run["train"]["batch_size"]
+    return infinite_loader(
+        dataset, batch_size, seed=loader_seed(run), start=iteration * batch_size,
+        num_workers=run["train"]["num_workers"], pin_memory=device.type == "cuda",
+    )
+
+
+def _write_outputs(out_dir: Path, run: dict[str, Any], model: Segmenter, state: TrainingState,
+                   record: dict[str, Any]) -> None:
+    """model.pt, train_log.csv and run.json (each atomically), then drop the checkpoint."""
     save_checkpoint(out_dir / "model.pt", {"model": model.state_dict(), "config_hash": run["config_hash"]})
     _write_log(out_dir / "train_log.csv", state.log_rows)
     write_json(out_dir / "run.json", record)
-    checkpoint_path.unlink(missing_ok=True)
-    return record
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
 def build_optimizer(model: Segmenter, settings: dict[str, Any]) -> torch.optim.Optimizer:
@@ -231,7 +244,7 @@ def resume_or_initialise(
 
 
 def _train_iterations(
-    run: dict[str, Any], model: Segmenter, optimizer: torch.optim.Optimizer, batches: Iterator,
+    run: dict[str, Any], model: Segmenter, optimizer: torch.optim.Optimizer, batches: Iterator[dict[str, Any]],
     device: torch.device, state: TrainingState, checkpoint_path: Path, progress: bool,
 ) -> None:
     """Iterations ``state.iteration`` .. end: step, log every ``log_every``, checkpoint every
