@@ -11,15 +11,19 @@ descending). Fewer than three finite log rows in the window give ``converged = N
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 PLATEAU_WINDOW = 0.2
 PLATEAU_THRESHOLD = 0.05
 MIN_ROWS = 3
 
-__all__ = ["PLATEAU_THRESHOLD", "PLATEAU_WINDOW", "point_loss_plateau"]
+__all__ = ["PLATEAU_THRESHOLD", "PLATEAU_WINDOW", "plateau_table", "point_loss_plateau"]
+PLATEAU_COLUMNS = ["dataset", "backbone", "variant", "seed", "converged", "relative_change",
+                   "relative_change_se", "end_loss", "n_rows", "threshold"]
 
 
 def point_loss_plateau(
@@ -65,3 +69,14 @@ def point_loss_plateau(
         result.update(relative_change=relative, converged=bool(relative < threshold),
                       relative_change_se=float(slope_se * (end - start) / mean))
     return result
+
+
+def plateau_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per head run from run.json records (their ``point_loss_plateau``): the columns of
+    :data:`PLATEAU_COLUMNS`. Runs without a head (plateau None) are left out."""
+    rows = [
+        {**{k: record[k] for k in PLATEAU_COLUMNS[:4]},
+         **{k: record["point_loss_plateau"].get(k) for k in PLATEAU_COLUMNS[4:]}}
+        for record in records if record.get("point_loss_plateau")
+    ]
+    return pd.DataFrame(rows, columns=PLATEAU_COLUMNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from morse.analysis.convergence import point_loss_plateau
+from morse.analysis.convergence import plateau_table, point_loss_plateau
 
 T = 1000
 ITERATIONS = np.arange(10, T + 1, 10)
@@ -52,3 +52,12 @@ def test_too_few_rows_or_no_finite_loss_is_undetermined():
     assert point_loss_plateau(ITERATIONS, np.full(ITERATIONS.size, np.nan), T)["converged"] is None
     with pytest.raises(ValueError, match="window"):
         point_loss_plateau(ITERATIONS, ITERATIONS, T, window=0.0)
+
+
+def test_plateau_table_lists_head_runs_only():
+    keys = {"dataset": "d", "backbone": "unet", "seed": 0}
+    plateau = point_loss_plateau(ITERATIONS, 1.0 - 0.001 * ITERATIONS, T)
+    table = plateau_table([{**keys, "variant": "morse", "point_loss_plateau": plateau},
+                           {**keys, "variant": "baseline", "point_loss_plateau": None}])
+    assert list(table["variant"]) == ["morse"]
+    assert not table.loc[0, "converged"] and table.loc[0, "relative_change"] == plateau["relative_change"]
