@@ -136,6 +136,10 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
                                     "the config names this run; rerun snakemake to evaluate it")
         frames = [pd.read_csv(p) for p in args.boundary if Path(p).stat().st_size > 1]
         tables.append(("boundary.csv", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()))
+    if args.refinement:
+        from morse.analysis.refinement import read_refinement
+
+        tables.append(("refinement.csv", read_refinement([Path(p) for p in args.refinement])))
     for name, frame in tables:
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False)
@@ -223,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("metrics", nargs="+", help="per-run metrics.csv files")
     p.add_argument("--boundary", nargs="*", default=[], help="per-run boundary.csv files")
+    p.add_argument("--refinement", nargs="*", default=[], help="per-run refinement.csv files")
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("compare", help="paired statistics of every variant against the reference")

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics, metric_options
+from morse.analysis.refinement import REFINEMENT_COLUMNS, refinement_counts
 from morse.data.atomic import atomic_path
 from morse.data.fingerprint import dataset_mismatch
 from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
@@ -37,7 +38,9 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     """Evaluate ``run_dir/model.pt`` on every test case, both outputs for head variants.
 
     Writes ``run_dir/metrics.csv`` (one row per output x case x class),
-    ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case) and
+    ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case),
+    ``run_dir/refinement.csv`` (what each subdivision step did at the pixels it overwrote, per
+    case x step x class, see :mod:`morse.analysis.refinement`; header only without a head) and
     ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
     uncertainty sampler picks), each atomically. ``settings`` (e.g. ``slice_batch``) override
     the run's ``evaluate`` settings; a prepared dataset other than the run's is refused.
@@ -63,15 +66,27 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
 
     rows: list[dict[str, Any]] = []
     boundary_rows: list[dict[str, Any]] = []
+    refinement_rows: list[dict[str, Any]] = []
     qualitative: dict[str, Any] = {}
     for index, case in enumerate(tqdm(cases, desc=f"evaluate {run_dir.name}", disable=not progress)):
         image, label = load_case(data_root, case)
         image, label = np.array(image), np.array(label)  # in-memory, writable copies of the memory maps
         if run["spatial_dims"] == 3:
-            predictions = predict_volume_3d(model, image, network_size, device, overlap=0.5, amp=amp)
+            predictions = predict_volume_3d(model, image, network_size, device, overlap=0.5, amp=amp,
+                                            overwritten=True)
         else:
-            predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp)
-        mask_outside_fov(load_fov(data_root, case), label, predictions)  # FOV datasets: score inside only
+            predictions = predict_volume_2d(model, image, network_size, device, slice_batch, amp,
+                                            overwritten=True)
+        overwritten = predictions.pop("overwritten", None)
+        fov = load_fov(data_root, case)
+        mask_outside_fov(fov, label, predictions)  # FOV datasets: score inside only
+        if overwritten is not None:
+            if fov is not None:
+                overwritten = overwritten & fov[None]
+            run_keys = {**{k: run[k] for k in RUN_COLUMNS}, "case": case}
+            for row in refinement_counts(predictions["coarse"], predictions["refined"], overwritten,
+                                         label, info.class_names):
+                refinement_rows.append({**run_keys, **row})
         for output, prediction in predictions.items():
             keys = {**{k: run[k] for k in RUN_COLUMNS}, "output": output, "case": case}
             for row in case_metrics(prediction, label, info.spacing[case], info.class_names, info.regions, **metric_options(run)):
@@ -95,6 +110,8 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
         metrics.to_csv(tmp, index=False)
     with atomic_path(run_dir / "boundary.csv") as tmp:
         pd.DataFrame(boundary_rows).to_csv(tmp, index=False)
+    with atomic_path(run_dir / "refinement.csv") as tmp:
+        pd.DataFrame(refinement_rows, columns=REFINEMENT_COLUMNS).to_csv(tmp, index=False)
     with atomic_path(run_dir / "qualitative.npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **qualitative)
     return metrics

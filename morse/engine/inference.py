@@ -26,18 +26,24 @@ def predict_volume_2d(
     device: torch.device,
     slice_batch: int = 16,
     amp: bool = False,
+    overwritten: bool = False,
 ) -> dict[str, np.ndarray]:
     """Predict a (C, Z, Y, X) volume slice by slice.
 
     Each axial slice is resized to ``network_size`` (bicubic), predicted, and the label map is
     resized back with nearest neighbour, as in the authors' ``test_single_volume``. Returns
-    ``{"coarse": (Z, Y, X) uint8, "refined": ...}`` (refined equals coarse for the baseline).
+    ``{"coarse": (Z, Y, X) uint8, "refined": ...}`` (refined only with a head). With
+    ``overwritten`` and a head, also ``"overwritten"``: (S, Z, Y, X) bool, the pixels each of
+    the S subdivision steps overwrote, resized back like the labels.
     """
     model.eval()
     channels, depth, height, width = image.shape
     outputs = {"coarse": np.zeros((depth, height, width), np.uint8)}
     if model.has_head:
         outputs["refined"] = np.zeros_like(outputs["coarse"])
+        steps = model.head_config.subdivision_steps
+        if overwritten and steps > 0:
+            outputs["overwritten"] = np.zeros((steps, depth, height, width), bool)
     divisor = getattr(model.backbone, "size_divisor", 1)
     for first in range(0, depth, slice_batch):
         slices = torch.from_numpy(np.ascontiguousarray(image[:, first:first + slice_batch]))
@@ -46,14 +52,20 @@ def predict_volume_2d(
             slices = F.interpolate(slices, size=network_size, mode="bicubic", align_corners=False)
         slices, size = _pad_to_multiple(slices, divisor)
         with autocast(device, amp):
-            predictions = model.predict(slices)
+            predictions = model.predict(slices, overwritten="overwritten" in outputs)
         for name, logits in predictions.items():
             if name not in outputs:
                 continue
-            labels = logits[..., : size[0], : size[1]].argmax(1, keepdim=True).float()
+            if name == "overwritten":  # (S', S, Y, X) bool -> (S, S', Y, X) at the volume's size
+                maps = logits[..., : size[0], : size[1]].float()
+            else:
+                maps = logits[..., : size[0], : size[1]].argmax(1, keepdim=True).float()
             if (height, width) != tuple(network_size):
-                labels = F.interpolate(labels, size=(height, width), mode="nearest")
-            outputs[name][first:first + slice_batch] = labels[:, 0].to(torch.uint8).cpu().numpy()
+                maps = F.interpolate(maps, size=(height, width), mode="nearest")
+            if name == "overwritten":
+                outputs[name][:, first:first + slice_batch] = maps.transpose(0, 1).cpu().numpy() > 0
+            else:
+                outputs[name][first:first + slice_batch] = maps[:, 0].to(torch.uint8).cpu().numpy()
     return outputs
 
 

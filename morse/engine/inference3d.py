@@ -41,6 +41,7 @@ def predict_volume_3d(
     overlap: float = 0.5,
     sw_batch_size: int = 1,
     amp: bool = False,
+    overwritten: bool = False,
 ) -> dict[str, np.ndarray]:
     """Predict a (C, Z, Y, X) volume with overlapping windows and Gaussian-weighted blending.
 
@@ -48,17 +49,20 @@ def predict_volume_3d(
     both logit maps are blended over windows, then arg-maxed. The volume is zero-padded to at
     least one window (MONAI pads and crops back). Returns ``{"coarse": (Z, Y, X) uint8}`` plus
     ``"refined"`` when the model has a point head. Blending runs on the CPU; windows on ``device``.
+    With ``overwritten`` and a head, also ``"overwritten"``: (S, Z, Y, X) bool, the voxels
+    subdivision step s overwrote in at least one window.
     """
     if image.ndim != 4:
         raise ValueError(f"image must be (C, Z, Y, X), got shape {image.shape}")
     model.eval()
     roi = network_patch_size(model, patch_size)
     names = ["coarse", "refined"] if model.has_head else ["coarse"]
+    trace = overwritten and model.has_head and model.head_config.subdivision_steps > 0
 
     def predictor(window: torch.Tensor) -> dict[str, torch.Tensor]:
         with autocast(device, amp):
-            out = model.predict(window.to(device))
-        return {name: out[name].float() for name in names}
+            out = model.predict(window.to(device), overwritten=trace)
+        return {name: out[name].float() for name in names + (["overwritten"] if trace else [])}
 
     x = torch.from_numpy(np.array(image, dtype=np.float32))[None]  # copy: may be a read-only map
     logits = sliding_window_inference(
@@ -75,6 +79,9 @@ def predict_volume_3d(
         progress=False,
     )
     assert isinstance(logits, dict)
-    return {
+    outputs = {
         name: torch.as_tensor(logits[name])[0].argmax(0).to(torch.uint8).numpy() for name in names
     }
+    if trace:  # blended 0/1 indicators: positive where any window overwrote the voxel
+        outputs["overwritten"] = (torch.as_tensor(logits["overwritten"])[0] > 0).numpy()
+    return outputs

@@ -6,6 +6,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from baselines import build_backbone
+from morse.analysis.convergence import point_loss_plateau
 from morse.data.atomic import atomic_path
 from morse.data.fingerprint import dataset_record
 from morse.data.loading import SliceDataset, infinite_loader
@@ -132,6 +135,15 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
         pd.DataFrame(rows).to_csv(tmp, index=False)
 
 
+@dataclass
+class TrainingState:
+    """What a resumed run carries on: the next iteration, the log so far, the wall time spent."""
+
+    iteration: int = 0
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_before: float = 0.0
+
+
 def train_run(
     run: dict[str, Any],
     data_root: Path,
@@ -146,7 +158,7 @@ def train_run(
     weights; its config hash must equal ``run["init_config_hash"]``.
 
     Writes ``model.pt``, ``train_log.csv`` and ``run.json`` (resolved config, versions, git
-    commit, device, wall time, throughput). Returns the run record.
+    commit, device, wall time, throughput, the point loss's plateau). Returns the run record.
 
     Resuming is exact on CPU: the checkpoint holds the model, the optimizer (with its momentum
     buffers), the iteration, the log rows and the torch / numpy / Python (and CUDA) generator
@@ -166,105 +178,183 @@ def train_run(
         raise ValueError(f"dataset {info.name!r} at {data_root} has an empty training split")
     device = select_device(run["device"])
     make_deterministic(device)
-    settings = run["train"]
     model = build_model(run, info).to(device)
-    optimizer = torch.optim.SGD(
+    optimizer = build_optimizer(model, run["train"])
+    checkpoint_path = out_dir / "checkpoint.pt"
+    state = resume_or_initialise(run, model, optimizer, checkpoint_path, init_from)
+    batches = training_batches(run, Path(data_root), info, state.iteration, device)
+    started_at, started = _utc_now(), time.perf_counter()
+    resumed_from = state.iteration
+    _train_iterations(run, model, optimizer, batches, device, state, checkpoint_path, progress)
+    seconds = time.perf_counter() - started
+    record = {
+        **run_record(run, model, device, state, resumed_from, seconds, init_from),
+        "data": dataset_record(info, Path(data_root)),
+        "started_at": started_at,  # of this (possibly resumed) attempt, UTC
+        "finished_at": _utc_now(),
+    }
+    _write_outputs(out_dir, run, model, state, record)
+    return record
+
+
+def training_batches(
+    run: dict[str, Any], data_root: Path, info: DatasetInfo, iteration: int, device: torch.device
+) -> Iterator[dict[str, Any]]:
+    """The run's training batches from ``iteration`` on (a pure function of the seed)."""
+    dataset = training_dataset(run, data_root, info.splits["train"], len(info.class_names))
+    batch_size = run["train"]["batch_size"]
+    return infinite_loader(
+        dataset, batch_size, seed=loader_seed(run), start=iteration * batch_size,
+        num_workers=run["train"]["num_workers"], pin_memory=device.type == "cuda",
+    )
+
+
+def _write_outputs(out_dir: Path, run: dict[str, Any], model: Segmenter, state: TrainingState,
+                   record: dict[str, Any]) -> None:
+    """model.pt, train_log.csv and run.json (each atomically), then drop the checkpoint."""
+    save_checkpoint(out_dir / "model.pt", {"model": model.state_dict(), "config_hash": run["config_hash"]})
+    _write_log(out_dir / "train_log.csv", state.log_rows)
+    write_json(out_dir / "run.json", record)
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def build_optimizer(model: Segmenter, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay, as the authors' scripts."""
+    return torch.optim.SGD(
         model.parameters(), lr=settings["lr"], momentum=settings["momentum"],
         weight_decay=settings["weight_decay"],
     )
-    coarse_loss_fn = CoarseLoss()
-    head = HeadConfig(**run["head"])
-    max_iterations = settings["iterations"]
 
-    start, log_rows, elapsed_before = 0, [], 0.0
-    checkpoint_path = out_dir / "checkpoint.pt"
+
+def resume_or_initialise(
+    run: dict[str, Any], model: Segmenter, optimizer: torch.optim.Optimizer,
+    checkpoint_path: Path, init_from: Path | None,
+) -> TrainingState:
+    """Resume from ``checkpoint_path`` (model, optimiser, log, RNG states) when it exists;
+    otherwise, under protocol two_stage, load the pretrained backbone from ``init_from``."""
     if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, run["config_hash"])
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, log_rows = state["iteration"], list(state["log"])
-        elapsed_before = state["elapsed_s"]
-        set_rng_state(state["rng"])
-    elif run.get("protocol") == "two_stage" and run["variant"] != "pretrain":
+        saved = load_checkpoint(checkpoint_path, run["config_hash"])
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        set_rng_state(saved["rng"])
+        return TrainingState(saved["iteration"], list(saved["log"]), saved["elapsed_s"])
+    if run.get("protocol") == "two_stage" and run["variant"] != "pretrain":
         if init_from is None:
             raise ValueError(f"run {_run_name(run)} uses protocol two_stage but no pretrained model was given")
         initialise_backbone(model, Path(init_from), run.get("init_config_hash"))
+    return TrainingState()
 
-    dataset = training_dataset(run, Path(data_root), info.splits["train"], len(info.class_names))
-    batches = infinite_loader(
-        dataset, settings["batch_size"], seed=loader_seed(run), start=start * settings["batch_size"],
-        num_workers=settings["num_workers"], pin_memory=device.type == "cuda",
-    )
+
+def _train_iterations(
+    run: dict[str, Any], model: Segmenter, optimizer: torch.optim.Optimizer, batches: Iterator[dict[str, Any]],
+    device: torch.device, state: TrainingState, checkpoint_path: Path, progress: bool,
+) -> None:
+    """Iterations ``state.iteration`` .. end: step, log every ``log_every``, checkpoint every
+    ``checkpoint_every`` (after the step and its log row: resuming starts at the next one)."""
+    settings = run["train"]
+    max_iterations = settings["iterations"]
+    coarse_loss_fn = CoarseLoss()
+    head = HeadConfig(**run["head"])
     model.train()
-    started_at = _utc_now()
     started = time.perf_counter()
-    bar = tqdm(range(start, max_iterations), desc=_run_name(run), disable=not progress,
-               initial=start, total=max_iterations, unit="it")
+    bar = tqdm(range(state.iteration, max_iterations), desc=_run_name(run), disable=not progress,
+               initial=state.iteration, total=max_iterations, unit="it")
     for iteration in bar:
-        lr = poly_lr(settings["lr"], iteration, max_iterations, settings["lr_power"], settings["lr_end_factor"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = next(batches)
-        image = batch["image"].to(device, non_blocking=True)
-        label = batch["label"].to(device, non_blocking=True)
-        with autocast(device, settings["amp"]):
-            coarse_logits, aux_losses = model(image, label)
-        coarse_loss = coarse_loss_fn(coarse_logits.float(), label)
-        weight = point_loss_weight(head, iteration, max_iterations) if aux_losses else 0.0
-        point_loss = sum(aux_losses.values()) if aux_losses else torch.zeros((), device=device)
-        loss = coarse_loss + weight * point_loss
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"run {_run_name(run)}: loss is {loss.item()} at iteration {iteration} "
-                f"(coarse {coarse_loss.item()}, point {float(point_loss.detach())}); the last good checkpoint "
-                f"({checkpoint_path if checkpoint_path.exists() else 'none yet'}) is kept. "
-                + (_non_finite_inputs(batch, image)
-                   or "Lower train.lr or check the data for NaN values.")
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        losses = training_step(run, model, optimizer, coarse_loss_fn, head, next(batches), iteration,
+                               device, checkpoint_path)
         done = iteration + 1
+        elapsed = state.elapsed_before + time.perf_counter() - started
         if done % settings["log_every"] == 0 or done == max_iterations:
-            log_rows.append({
-                "iteration": done, "loss": loss.item(), "coarse_loss": coarse_loss.item(),
-                "point_loss": float(point_loss.detach()), "point_weight": weight, "lr": lr,
-                "seconds": elapsed_before + time.perf_counter() - started,
-            })
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            state.log_rows.append(log_row(done, losses, model.point_stats, elapsed))
+            bar.set_postfix(loss=f"{losses['loss']:.4f}")
         if done % settings["checkpoint_every"] == 0 and done < max_iterations:
-            # Written after the step and the log row: resuming starts at iteration `done`.
             save_checkpoint(checkpoint_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "iteration": done, "log": log_rows, "rng": rng_state(),
-                "elapsed_s": elapsed_before + time.perf_counter() - started,
-                "config_hash": run["config_hash"],
+                "iteration": done, "log": state.log_rows, "rng": rng_state(),
+                "elapsed_s": elapsed, "config_hash": run["config_hash"],
             })
-    wall = elapsed_before + time.perf_counter() - started
-    trained = max_iterations - start
-    record = {
+    state.iteration = max_iterations
+    state.elapsed_before += time.perf_counter() - started
+
+
+def training_step(
+    run: dict[str, Any], model: Segmenter, optimizer: torch.optim.Optimizer, coarse_loss_fn: CoarseLoss,
+    head: HeadConfig, batch: dict[str, Any], iteration: int, device: torch.device, checkpoint_path: Path,
+) -> dict[str, float]:
+    """One SGD step on ``batch``: poly learning rate, coarse loss + scheduled point loss.
+
+    Returns the loss terms as floats (``loss, coarse_loss, point_loss, point_weight, lr``);
+    raises :class:`NonFiniteLossError` (before the update) when the loss is NaN or infinite.
+    """
+    settings = run["train"]
+    max_iterations = settings["iterations"]
+    lr = poly_lr(settings["lr"], iteration, max_iterations, settings["lr_power"], settings["lr_end_factor"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    image = batch["image"].to(device, non_blocking=True)
+    label = batch["label"].to(device, non_blocking=True)
+    with autocast(device, settings["amp"]):
+        coarse_logits, aux_losses = model(image, label)
+    coarse_loss = coarse_loss_fn(coarse_logits.float(), label)
+    weight = point_loss_weight(head, iteration, max_iterations) if aux_losses else 0.0
+    point_loss = sum(aux_losses.values()) if aux_losses else torch.zeros((), device=device)
+    loss = coarse_loss + weight * point_loss
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(
+            f"run {_run_name(run)}: loss is {loss.item()} at iteration {iteration} "
+            f"(coarse {coarse_loss.item()}, point {float(point_loss.detach())}); the last good checkpoint "
+            f"({checkpoint_path if checkpoint_path.exists() else 'none yet'}) is kept. "
+            + (_non_finite_inputs(batch, image)
+               or "Lower train.lr or check the data for NaN values.")
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.item(), "coarse_loss": coarse_loss.item(),
+            "point_loss": float(point_loss.detach()), "point_weight": weight, "lr": lr}
+
+
+POINT_STAT_COLUMNS = ("point_accuracy", "coarse_point_loss", "coarse_point_accuracy")
+
+
+def log_row(done: int, losses: dict[str, float], point_stats: dict[str, torch.Tensor],
+            seconds: float) -> dict[str, Any]:
+    """One train_log.csv row: the step's losses and, at its sampled training points, the point
+    head's accuracy and the coarse logits' cross-entropy and accuracy (NaN without a head)."""
+    stats = {name: float(point_stats[name]) if name in point_stats else math.nan
+             for name in POINT_STAT_COLUMNS}
+    return {"iteration": done, "loss": losses["loss"], "coarse_loss": losses["coarse_loss"],
+            "point_loss": losses["point_loss"], **stats, "point_weight": losses["point_weight"],
+            "lr": losses["lr"], "seconds": seconds}
+
+
+def run_record(
+    run: dict[str, Any], model: Segmenter, device: torch.device, state: TrainingState,
+    resumed_from: int, seconds: float, init_from: Path | None,
+) -> dict[str, Any]:
+    """run.json's content: the resolved config plus provenance, timing and the point loss's
+    plateau (:func:`morse.analysis.convergence.point_loss_plateau`; None without a head)."""
+    log = state.log_rows
+    plateau = None
+    if model.has_head and log:
+        plateau = point_loss_plateau([r["iteration"] for r in log], [r["point_loss"] for r in log],
+                                     run["train"]["iterations"])
+    return {
         **run,
         "device_requested": run["device"],
         "device": describe_device(device),
         "host": execution_host(),
         "machine": machine_info(),
-        "data": dataset_record(info, data_root),
-        "started_at": started_at,  # of this (possibly resumed) attempt, UTC
-        "finished_at": _utc_now(),
-        "wall_time_s": round(wall, 3),
-        "iterations_per_s": round(trained / max(time.perf_counter() - started, 1e-9), 4),
-        "resumed_from_iteration": start,
+        "wall_time_s": round(state.elapsed_before, 3),
+        "iterations_per_s": round((state.iteration - resumed_from) / max(seconds, 1e-9), 4),
+        "resumed_from_iteration": resumed_from,
         "init_from": str(init_from) if init_from else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "git_commit": git_commit(),
         "versions": package_versions(),
-        "final_loss": log_rows[-1]["loss"] if log_rows else math.nan,
+        "final_loss": log[-1]["loss"] if log else math.nan,
+        "point_loss_plateau": plateau,
     }
-    save_checkpoint(out_dir / "model.pt", {"model": model.state_dict(), "config_hash": run["config_hash"]})
-    _write_log(out_dir / "train_log.csv", log_rows)
-    write_json(out_dir / "run.json", record)
-    checkpoint_path.unlink(missing_ok=True)
-    return record
 
 
 def _utc_now() -> str:

@@ -17,12 +17,17 @@ def point_sample(inputs: torch.Tensor, coords: torch.Tensor, mode: str = "biline
 
     Uses ``grid_sample`` on 2*coords - 1 with align_corners=False (bilinear in 2D, trilinear in
     3D for ``mode="bilinear"``), zero padding outside, as in PointRend's ``point_sample``.
+
+    The coordinates are never rounded to a half-precision input's dtype (bf16 would move them by
+    up to 0.25 px at 256 px): the lookup runs in at least float32, as autocast runs grid_sample
+    anyway, so a bf16 or fp16 input gives a float32 result.
     """
     batch, num_points, dims = coords.shape
     if inputs.dim() != dims + 2:
         raise ValueError(f"point_sample: {dims}-d coordinates for a {inputs.dim() - 2}-d input")
+    dtype = torch.promote_types(inputs.dtype, torch.float32)
     grid = (2.0 * coords - 1.0).view(batch, num_points, *([1] * (dims - 1)), dims)
-    out = F.grid_sample(inputs, grid.to(inputs.dtype), mode=mode, align_corners=False)
+    out = F.grid_sample(inputs.to(dtype), grid.to(dtype), mode=mode, align_corners=False)
     return out.view(batch, inputs.shape[1], num_points)
 
 

@@ -25,6 +25,8 @@ class Segmenter(nn.Module):
     Training (``self.training``): ``forward(x, target)`` returns ``(coarse_logits, aux_losses)``
     with ``aux_losses = {"point_ce": ...}`` when a head is attached, ``{}`` for the baseline.
     Evaluation: ``forward(x)`` returns the refined logits (the coarse ones without a head).
+    After each training forward with a head, :attr:`point_stats` holds detached diagnostics at
+    the sampled training points (see :meth:`_point_loss`).
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, head: HeadConfig) -> None:
@@ -37,6 +39,7 @@ class Segmenter(nn.Module):
             raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
         self.fusion: nn.Module | None = None
         self.point_head: nn.Module | None = None
+        self.point_stats: dict[str, torch.Tensor] = {}
         if not head.has_head:
             return
         if num_classes < 2:
@@ -107,10 +110,11 @@ class Segmenter(nn.Module):
         return dense
 
     def _point_logits(
-        self, dense: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
+        self, dense: torch.Tensor, coarse_points: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
+        """Point-head logits (B, C, P) from the dense map and the coarse logits at the points."""
         assert self.point_head is not None
-        return self.point_head(point_sample(dense, coords), point_sample(coarse, coords), coords)
+        return self.point_head(point_sample(dense, coords), coarse_points, coords)
 
     def forward(
         self, x: torch.Tensor, target: torch.Tensor | None = None
@@ -135,10 +139,18 @@ class Segmenter(nn.Module):
                 coarse.detach(), cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio
             )
             labels = sample_labels(target, coords)
-        logits = self._point_logits(dense, coarse, coords)
-        return F.cross_entropy(logits, labels)
+        coarse_points = point_sample(coarse, coords)
+        logits = self._point_logits(dense, coarse_points, coords)
+        loss = F.cross_entropy(logits, labels)
+        self.point_stats = _point_stats(loss, logits, coarse_points, labels)
+        return loss
 
-    def _refine(self, coarse: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
+    def _refine(
+        self, coarse: torch.Tensor, features: list[torch.Tensor],
+        overwritten: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Subdivision inference; appends each step's overwritten flat indices (B, P) to
+        ``overwritten`` when a list is given (the logits do not depend on it)."""
         steps = self.head_config.subdivision_steps
         if not self.has_head or steps == 0:
             return coarse
@@ -149,23 +161,55 @@ class Segmenter(nn.Module):
             index, coords = uncertain_grid_points(
                 calculate_uncertainty(logits), self.head_config.subdivision_points
             )
-            point_logits = self._point_logits(dense, coarse, coords.to(coarse.device))
+            coords = coords.to(coarse.device)
+            point_logits = self._point_logits(dense, point_sample(coarse, coords), coords)
             flat = logits.reshape(batch, channels, -1).scatter(
                 2, index.unsqueeze(1).expand(-1, channels, -1), point_logits.to(logits.dtype)
             )
             logits = flat.view_as(coarse)
+            if overwritten is not None:
+                overwritten.append(index)
         return logits
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Evaluation only: {"coarse": backbone logits, "refined": point-refined logits}."""
+    def predict(self, x: torch.Tensor, overwritten: bool = False) -> dict[str, torch.Tensor]:
+        """Evaluation only: {"coarse": backbone logits, "refined": point-refined logits}.
+
+        With ``overwritten=True`` and a head, also ``"overwritten"``: a (B, S, *spatial) bool mask
+        of the cells subdivision step s (of S) overwrote. The point head reads the original
+        coarse logits, so every overwritten cell ends with its point prediction.
+        """
         if self.training:
             raise RuntimeError("Segmenter.predict is for evaluation; call model.eval() first")
         coarse, features = self.backbone(x)
-        return {"coarse": coarse, "refined": self._refine(coarse, features)}
+        if not overwritten or not self.has_head:
+            return {"coarse": coarse, "refined": self._refine(coarse, features)}
+        indices: list[torch.Tensor] = []
+        refined = self._refine(coarse, features, indices)
+        masks = torch.zeros(coarse.shape[0], len(indices), coarse[0, 0].numel(), dtype=torch.bool,
+                            device=coarse.device)
+        for step, index in enumerate(indices):
+            masks[:, step].scatter_(1, index, True)
+        return {"coarse": coarse, "refined": refined,
+                "overwritten": masks.view(coarse.shape[0], len(indices), *coarse.shape[2:])}
 
     @torch.no_grad()
     def uncertain_points(self, coarse_logits: torch.Tensor, num_points: int) -> torch.Tensor:
         """Cell-centre coordinates (B, P, d) in [0, 1], ordered (x, y[, z]) like grid_sample, of the
         ``num_points`` most uncertain locations (the first subdivision step's selection)."""
         return uncertain_grid_points(calculate_uncertainty(coarse_logits), num_points)[1]
+
+
+@torch.no_grad()
+def _point_stats(
+    loss: torch.Tensor, logits: torch.Tensor, coarse_points: torch.Tensor, labels: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Detached diagnostics at the training points: the point head's and the coarse logits'
+    cross-entropy and accuracy against the sampled labels."""
+    coarse_points = coarse_points.float()
+    return {
+        "point_loss": loss.detach(),
+        "point_accuracy": (logits.argmax(1) == labels).float().mean(),
+        "coarse_point_loss": F.cross_entropy(coarse_points, labels),
+        "coarse_point_accuracy": (coarse_points.argmax(1) == labels).float().mean(),
+    }

@@ -64,8 +64,12 @@ def test_training_writes_outputs_and_is_deterministic(tiny_prepared: Path, tmp_p
     assert list(log["iteration"]) == [1, 2, 3]
     # ramp schedule: weight (t - T/2) / T after the first half, 0 before
     assert list(log["point_weight"]) == pytest.approx([0.0, 0.0, (2 - 1.5) / 3])
+    assert log["point_loss"].gt(0).all() and log["coarse_point_loss"].gt(0).all()
+    assert log[["point_accuracy", "coarse_point_accuracy"]].stack().between(0, 1).all()
     record = json.loads((tmp_path / "a" / "run.json").read_text())
     assert record["config_hash"] == run["config_hash"] == first["config_hash"]
+    plateau = record["point_loss_plateau"]  # 3 iterations: one row in the last fifth, undetermined
+    assert plateau["n_rows"] == 1 and plateau["converged"] is None and plateau["window_end"] == 3
     assert record["head"]["expert_width"] == 8 and "torch" in record["versions"]
     assert not (tmp_path / "a" / "checkpoint.pt").exists()  # removed once the model is final
 
@@ -136,7 +140,7 @@ def test_qualitative_slice_prefers_more_classes_then_more_foreground() -> None:
 
 
 def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, tmp_path: Path) -> None:
-    from morse.data.prepared import read_dataset_info
+    from morse.data.prepared import load_case, read_dataset_info
 
     info = read_dataset_info(tiny_prepared)
     train_run(make_run("morse", iterations=1), tiny_prepared, tmp_path, progress=False)
@@ -145,10 +149,23 @@ def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, 
     assert len(metrics) == 2 * n_test * n_foreground
     assert set(metrics["output"]) == {"coarse", "refined"}
     assert (tmp_path / "metrics.csv").exists()
+    refinement = pd.read_csv(tmp_path / "refinement.csv", dtype={"step": str})
+    assert set(refinement["step"]) == {"1", "2", "all"}  # tiny.yaml: two subdivision steps
+    assert len(refinement) == n_test * 3 * len(info.class_names)
+    assert (refinement["coarse_correct"] + refinement["fixed"] - refinement["broken"]
+            == refinement["refined_correct"]).all()
+    n_slices = sum(load_case(tiny_prepared, c)[1].shape[0] for c in info.splits["test"])
+    per_step = refinement[refinement["step"] == "1"]["overwritten"].sum()
+    assert per_step == n_slices * 256  # 32 x 32 slices at network size: 256 points per slice
     with np.load(tmp_path / "qualitative.npz") as qualitative:
         assert qualitative["image"].shape == qualitative["label"].shape == (32, 32)
         assert qualitative["points"].shape == (256, 2)  # tiny.yaml: subdivision_points 256 < 32 x 32
         assert qualitative["points"].min() >= -0.5 and qualitative["points"].max() <= 31.5
+    train_run(make_run("baseline", iterations=1), tiny_prepared, tmp_path / "baseline", progress=False)
+    evaluate_run(tmp_path / "baseline", tiny_prepared, progress=False)
+    headless = pd.read_csv(tmp_path / "baseline" / "refinement.csv")
+    assert headless.empty and "fixed" in headless.columns  # no head: a header, no rows
+    assert json.loads((tmp_path / "baseline" / "run.json").read_text())["point_loss_plateau"] is None
 
 
 def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Path, tmp_path: Path) -> None:
@@ -194,6 +211,12 @@ def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_pre
     out = predict_volume_2d(model, image, (32, 32), torch.device("cpu"))
     changed_per_slice = (out["refined"] != out["coarse"]).reshape(len(image[0]), -1).sum(1)
     assert (changed_per_slice <= 2 * 40).all()  # at most steps x points labels per slice change
+    traced = predict_volume_2d(model, image, (32, 32), torch.device("cpu"), overwritten=True)
+    assert np.array_equal(traced["refined"], out["refined"])  # tracing does not change the output
+    assert traced["overwritten"].shape == (2, *out["coarse"].shape)
+    assert (traced["overwritten"].reshape(2, len(image[0]), -1).sum(2) == 40).all()
+    changed = out["refined"] != out["coarse"]
+    assert not (changed & ~traced["overwritten"].any(0)).any()  # only overwritten pixels change
     run["head"]["subdivision_steps"] = 0
     model_no_steps = build_model(run, info).eval()
     model_no_steps.load_state_dict(model.state_dict())

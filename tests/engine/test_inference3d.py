@@ -67,6 +67,22 @@ def test_real_backbone_with_head_returns_volume_shape(shape: tuple[int, int, int
         assert labels.shape == shape and labels.dtype == np.uint8 and labels.max() < 3
 
 
+def test_overwritten_voxels_are_traced_through_the_windows() -> None:
+    torch.manual_seed(0)
+    backbone = build_backbone("unet", 2, 3, 3, features=(4, 8, 8, 8, 8, 4))
+    model = Segmenter(backbone, 3, resolve_head_config("morse", HEAD))
+    image = np.random.default_rng(0).standard_normal((2, 16, 16, 16)).astype(np.float32)
+    one_window = predict_volume_3d(model, image, (16, 16, 16), CPU, overwritten=True)
+    assert one_window["overwritten"].shape == (2, 16, 16, 16)  # two subdivision steps
+    assert (one_window["overwritten"].reshape(2, -1).sum(1) == HEAD["subdivision_points"]).all()
+    image = np.random.default_rng(1).standard_normal((2, 24, 20, 16)).astype(np.float32)
+    plain = predict_volume_3d(model, image, (16, 16, 16), CPU, overlap=0.5)
+    traced = predict_volume_3d(model, image, (16, 16, 16), CPU, overlap=0.5, overwritten=True)
+    assert all(np.array_equal(plain[k], traced[k]) for k in plain)
+    changed = traced["refined"] != traced["coarse"]
+    assert changed.any() and not (changed & ~traced["overwritten"].any(0)).any()
+
+
 def test_patch_size_is_rounded_to_the_divisor_and_fixed_sizes_enforced() -> None:
     vnet = Segmenter(build_backbone("vnet", 1, 2, 3), 2, resolve_head_config("baseline"))
     assert network_patch_size(vnet, (20, 16, 33)) == (32, 16, 48)

@@ -115,3 +115,22 @@ def test_uncertain_grid_points_orders_coordinates_like_grid_sample():
     # sampling the map at the returned coordinates reads back the selected cells
     assert point_sample(unc3, coords)[0, 0, 0] == 1.0
     assert uncertain_grid_points(unc, 1000)[0].shape == (1, 20)  # capped at the number of cells
+
+
+def test_bf16_autocast_keeps_sampling_coordinates_in_float32():
+    """Under CPU bf16 autocast, a bf16 map sampled at random points equals float32 sampling of
+    the same values to bf16 value precision: the coordinates are not rounded to bf16 (which
+    moves them by up to 0.25 px at 256 px and, on this rough map, changes values by O(1))."""
+    g = torch.Generator().manual_seed(0)
+    values = torch.randn(2, 3, 256, 256, generator=g).to(torch.bfloat16)
+    coords = torch.rand(2, 500, 2, generator=g)
+    reference = point_sample(values.float(), coords)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sampled = point_sample(values, coords)
+    assert torch.allclose(sampled.float(), reference, rtol=2.0**-8, atol=2.0**-8)
+    rounded = point_sample(values.float(), coords.to(torch.bfloat16).float())
+    assert (rounded - reference).abs().max() > 0.1  # the check can see rounded coordinates
+    labels = torch.randint(0, 9, (2, 256, 256), generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = sample_labels(labels, coords)
+    assert torch.equal(under_autocast, sample_labels(labels, coords))

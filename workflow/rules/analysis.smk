@@ -6,6 +6,7 @@ rule aggregate:
     input:
         metrics=[d + "/metrics.csv" for d in run_dirs()],
         boundary=[d + "/boundary.csv" for d in run_dirs()],
+        refinement=[d + "/refinement.csv" for d in run_dirs()],
     output:
         metrics=report(
             RESULTS + "/metrics.csv",
@@ -15,13 +16,14 @@ rule aggregate:
         summary=RESULTS + "/summary.csv",
         empty=RESULTS + "/empty_counts.csv",
         boundary=RESULTS + "/boundary.csv",
+        refinement=RESULTS + "/refinement.csv",
     params:
         out_dir=RESULTS,
     log:
         "logs/aggregate/" + EXPERIMENT + ".log",
     shell:
         "morse-bench aggregate --out-dir {params.out_dir:q} {input.metrics:q} "
-        "--boundary {input.boundary:q} > {log:q} 2>&1"
+        "--boundary {input.boundary:q} --refinement {input.refinement:q} > {log:q} 2>&1"
 
 
 rule compare:

@@ -9,6 +9,7 @@ rule evaluate:
     output:
         metrics=RUN_DIR + "/metrics.csv",
         boundary=RUN_DIR + "/boundary.csv",
+        refinement=RUN_DIR + "/refinement.csv",
         qualitative=RUN_DIR + "/qualitative.npz",
     params:
         run_dir=lambda w: RUN_DIR.format(**w),

@@ -1,0 +1,168 @@
+"""Is the head trained? What subdivision inference did at the pixels it overwrote.
+
+Per run, ``refinement.csv`` (written at evaluation) has one row per case x subdivision step x
+reference class, with counts at the pixels that step overwrote: ``overwritten``,
+``coarse_correct`` / ``refined_correct`` (the backbone's coarse label, the final refined label
+against the reference), ``fixed`` (coarse wrong, refined right), ``broken`` (right -> wrong) and
+``wrong_to_wrong``. ``step`` is "1".."S" for the pixels step s overwrote and "all" for those any
+step overwrote. The point head reads the original coarse logits, so every overwritten pixel ends
+with its point prediction: the refined label there is the head's answer.
+
+A head whose refinement breaks more pixels than it fixes is flagged **under-trained**: its refined
+output is evidence about its training budget, not about the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from morse.analysis.stats import bootstrap_ci
+
+RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
+COUNT_COLUMNS = ["overwritten", "coarse_correct", "refined_correct", "fixed", "broken", "wrong_to_wrong"]
+REFINEMENT_COLUMNS = [*RUN_COLUMNS, "case", "step", "class", "class_index", *COUNT_COLUMNS]
+ALL_STEPS = "all"
+NO_HEAD = "no head"
+NO_STEPS = "no refinement steps"
+UNDER_TRAINED = "under-trained"
+FIXES_MORE = "fixes at least as much as it breaks"
+
+__all__ = [
+    "REFINEMENT_COLUMNS",
+    "refinement_counts",
+    "read_refinement",
+    "refinement_totals",
+    "refinement_table",
+]
+
+
+def refinement_counts(
+    coarse: np.ndarray,
+    refined: np.ndarray,
+    overwritten: np.ndarray,
+    reference: np.ndarray,
+    class_names: Sequence[str],
+) -> list[dict]:
+    """Counts at the overwritten pixels of one case, per step (and "all") and reference class.
+
+    ``coarse``, ``refined``, ``reference``: label maps of one shape; ``overwritten``: bool
+    (S, *that shape), the pixels subdivision step s overwrote. Returns row dicts with ``step``,
+    ``class``, ``class_index`` and :data:`COUNT_COLUMNS` (every class, zeros included).
+    """
+    if not (coarse.shape == refined.shape == reference.shape == overwritten.shape[1:]):
+        raise ValueError(
+            f"refinement_counts: shapes differ: coarse {coarse.shape}, refined {refined.shape}, "
+            f"reference {reference.shape}, overwritten {overwritten.shape} (expected (S, *shape))"
+        )
+    coarse_right = coarse == reference
+    refined_right = refined == reference
+    masks = [(str(s + 1), overwritten[s]) for s in range(overwritten.shape[0])]
+    masks.append((ALL_STEPS, overwritten.any(axis=0)))
+    rows = []
+    for step, mask in masks:
+        for index, name in enumerate(class_names):
+            at = mask & (reference == index)
+            c, r = coarse_right[at], refined_right[at]
+            rows.append({
+                "step": step, "class": name, "class_index": index,
+                "overwritten": int(at.sum()), "coarse_correct": int(c.sum()),
+                "refined_correct": int(r.sum()), "fixed": int((~c & r).sum()),
+                "broken": int((c & ~r).sum()), "wrong_to_wrong": int((~c & ~r).sum()),
+            })
+    return rows
+
+
+def read_refinement(paths: Sequence[Path]) -> pd.DataFrame:
+    """Concatenate per-run refinement.csv files (empty ones, from runs without a head, add no
+    rows) into one frame with :data:`REFINEMENT_COLUMNS`; a file lacking a column is named."""
+    frames = []
+    for path in map(Path, paths):
+        frame = pd.read_csv(path, dtype={"case": str, "step": str, "class": str},
+                            keep_default_na=False)
+        missing = [c for c in REFINEMENT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing refinement column(s) {missing}; re-run its evaluate step")
+        frames.append(frame[REFINEMENT_COLUMNS])
+    if not frames:
+        return pd.DataFrame(columns=REFINEMENT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add accuracies at the overwritten pixels, their difference and the under-trained flag."""
+    n = frame["overwritten"].where(frame["overwritten"] > 0)
+    return frame.assign(
+        coarse_accuracy=frame["coarse_correct"] / n,
+        refined_accuracy=frame["refined_correct"] / n,
+        accuracy_change=(frame["refined_correct"] - frame["coarse_correct"]) / n,
+        under_trained=frame["broken"] > frame["fixed"],
+    )
+
+
+def refinement_totals(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per run and step: the counts summed over cases and classes, ``coarse_accuracy``,
+    ``refined_accuracy``, ``accuracy_change`` (refined - coarse) and ``under_trained``
+    (broken > fixed)."""
+    keys = [*RUN_COLUMNS, "step"]
+    totals = rows.groupby(keys, sort=True)[COUNT_COLUMNS].sum().reset_index()
+    return _with_rates(totals)
+
+
+def _case_changes(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group and case: refined - coarse accuracy at the overwritten pixels, averaged over
+    seeds (each seed's case pools its classes; cases with nothing overwritten are left out)."""
+    per_seed = rows.groupby([*keys, "case", "seed"], sort=True)[COUNT_COLUMNS].sum().reset_index()
+    per_seed = _with_rates(per_seed).dropna(subset=["accuracy_change"])
+    return per_seed.groupby([*keys, "case"], sort=True)["accuracy_change"].mean().reset_index()
+
+
+def refinement_table(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    step: str | None = ALL_STEPS,
+    n_resamples: int = 10000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The head-adequacy table of the report: one row per dataset x backbone x variant (x step).
+
+    ``rows``: the aggregated refinement.csv; ``runs``: any frame with ``dataset, backbone,
+    variant`` and ``output`` (e.g. the aggregated metrics.csv): a variant without a ``refined``
+    output has no head. ``step``: "all" (default), "1".."S", or None for every step.
+    Columns: the counts summed over seeds, cases and classes, the pooled accuracies at the
+    overwritten pixels and their ``accuracy_change`` (refined - coarse); ``case_mean_change``, the
+    mean over cases of the per-case change (seeds averaged per case), with ``ci_low`` / ``ci_high``
+    its paired 95 % bootstrap CI across cases; ``n_seeds``, ``n_cases``, ``under_trained`` and
+    ``verdict``: "under-trained", "fixes at least as much as it breaks", "no head" or
+    "no refinement steps" (the last two with empty counts).
+    """
+    group = ["dataset", "backbone", "variant"]
+    keys = [*group, "step"]
+    if step is not None:
+        rows = rows[rows["step"] == step]
+    totals = rows.groupby(keys, sort=True)[COUNT_COLUMNS].sum().reset_index()
+    counts = rows.groupby(keys, sort=True).agg(n_seeds=("seed", "nunique"), n_cases=("case", "nunique"))
+    table = _with_rates(totals).merge(counts.reset_index(), on=keys, how="left")
+    changes = _case_changes(rows, keys)
+    intervals = [
+        (*name, *bootstrap_ci(part["accuracy_change"].to_numpy(), n_resamples=n_resamples, seed=seed))
+        for name, part in changes.groupby(keys, sort=True)
+    ]
+    ci = pd.DataFrame(intervals, columns=[*keys, "ci_low", "ci_high"])
+    case_mean = changes.groupby(keys, sort=True)["accuracy_change"].mean().rename("case_mean_change")
+    table = table.merge(case_mean.reset_index(), on=keys, how="left").merge(ci, on=keys, how="left")
+    table["verdict"] = np.where(table["under_trained"], UNDER_TRAINED, FIXES_MORE)
+    has_head = runs.groupby(group, sort=True)["output"].agg(lambda o: "refined" in set(o))
+    present = set(table[group].itertuples(index=False, name=None))
+    missing = [
+        {**dict(zip(group, name, strict=True)), "step": step, "verdict": NO_STEPS if head else NO_HEAD}
+        for name, head in has_head.items() if name not in present
+    ]
+    if missing:
+        table = pd.concat([table, pd.DataFrame(missing)], ignore_index=True)
+    columns = [*keys, "n_seeds", "n_cases", *COUNT_COLUMNS, "coarse_accuracy", "refined_accuracy",
+               "accuracy_change", "case_mean_change", "ci_low", "ci_high", "under_trained", "verdict"]
+    return table.reindex(columns=columns).sort_values(keys, kind="mergesort").reset_index(drop=True)
