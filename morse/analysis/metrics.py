@@ -271,6 +271,10 @@ def case_metrics(
                 f"(min {int(arr.min())}, max {int(arr.max())})"
             )
 
+    if prediction.ndim == 3 and prediction.shape[0] == 1:
+        # one slice (e.g. an images2d case): score it as the 2D image it is (a 3D erosion of a
+        # one-voxel-thick volume would make every foreground pixel a surface pixel)
+        prediction, reference, spacing, in_plane = prediction[0], reference[0], spacing[1:], False
     tolerance, width = resolve_settings(
         prediction.shape, spacing, nsd_tolerance_mm, boundary_iou_width, in_plane
     )

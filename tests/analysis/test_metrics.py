@@ -500,3 +500,18 @@ def _tiny_config() -> dict:
     from morse.config import REPO_ROOT
 
     return yaml.safe_load((REPO_ROOT / "config" / "tiny.yaml").read_text())
+
+
+def test_a_single_slice_case_is_scored_as_a_2d_image() -> None:
+    """A (1, H, W) case (images2d) gets the 2D surface distances, not those of a one-voxel-thick
+    volume whose every foreground pixel is surface: a 10 x 10 square against the same square
+    grown by 2 columns has HD95 2 (the grown columns are 1 and 2 px from the square's edge)."""
+    reference = np.zeros((1, 20, 24), np.uint8)
+    reference[0, 5:15, 5:15] = 1
+    prediction = np.zeros_like(reference)
+    prediction[0, 5:15, 5:17] = 1
+    flat = case_metrics(prediction[0], reference[0], [1.0, 1.0], ["background", "square"])[0]
+    single = case_metrics(prediction, reference, [3.0, 1.0, 1.0], ["background", "square"])[0]
+    assert single["hd95_mm"] == pytest.approx(flat["hd95_mm"]) and single["hd95_mm_monai"] == pytest.approx(2.0)
+    assert single["dice"] == pytest.approx(2 * 100 / 220)
+    assert {k: single[k] for k in flat if k != "class"} == pytest.approx({k: flat[k] for k in flat if k != "class"})
