@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## run the default experiment (phantom data, CPU): results/ and reports/
+	$(BIN)/morse-bench check --config $(CONFIG)  # a YAML error names file:line:column here
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile workflow/profiles/default
 
 dry-run: $(STAMP)  ## show the plan of jobs without running them
+	$(BIN)/morse-bench check --config $(CONFIG) --skip-device-check
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ruff
