@@ -329,7 +329,8 @@ def step_costs(
     print(f"float32 torch.mm peak ({torch.get_num_threads()} threads): "
           f"{peaks[0]['gflops']:.0f} GFLOP/s", flush=True)
     variants = [v for v in VARIANT_GRID if args.variants is None or v[0] in args.variants]
-    for setting in settings(args.quick):
+    chosen = [s for s in settings(args.quick) if args.settings is None or s.name in args.settings]
+    for setting in chosen:
         for label, base, extra in variants:
             widths = [None] if base == "baseline" else args.widths
             paths = ["fast"] if base == "baseline" else args.paths
@@ -506,6 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=None, help="default 32 256")
     parser.add_argument("--variants", nargs="+", default=None,
                         help=f"subset of {[v[0] for v in VARIANT_GRID]}")
+    parser.add_argument("--settings", nargs="+", default=None,
+                        help="subset of unet2d_96 unet2d_224 unetr_small3d_32 (default: all)")
     parser.add_argument("--classes", type=int, default=9)
     parser.add_argument("--repeats", type=int, default=None, help="default 5 (quick: 2)")
     parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick: 1)")

@@ -81,9 +81,11 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     return out.float() if out.is_floating_point() else out
 
 
-def _model(golden: dict[str, np.ndarray], subdivision_points: int) -> Segmenter:
-    features = [_tensor(golden[f"input/feature{k}"]) for k in range(len(CHANNELS))]
-    backbone = GoldenBackbone(_tensor(golden["input/coarse"]), features)
+def _model(
+    golden: dict[str, np.ndarray], subdivision_points: int, device: torch.device
+) -> Segmenter:
+    features = [_tensor(golden[f"input/feature{k}"]).to(device) for k in range(len(CHANNELS))]
+    backbone = GoldenBackbone(_tensor(golden["input/coarse"]).to(device), features)
     config = resolve_head_config("morse", {"subdivision_points": subdivision_points})
     model = Segmenter(backbone, CLASSES, config)
     own = model.state_dict()
@@ -97,7 +99,7 @@ def _model(golden: dict[str, np.ndarray], subdivision_points: int) -> Segmenter:
         assert value.shape == own[name].shape, name
         state[name] = value.to(own[name].dtype)
     model.load_state_dict(state)
-    return model.eval()
+    return model.to(device).eval()
 
 
 def test_every_authors_parameter_has_one_distinct_name():
@@ -114,27 +116,27 @@ def test_every_authors_parameter_has_one_distinct_name():
 
 
 def _assert_close(actual: torch.Tensor, expected: np.ndarray) -> None:
-    torch.testing.assert_close(actual, _tensor(expected), atol=ATOL, rtol=0)
+    torch.testing.assert_close(actual.cpu(), _tensor(expected), atol=ATOL, rtol=0)
 
 
 @torch.no_grad()
-def test_fused_map_and_gate_weights_match_the_authors(golden):
-    model = _model(golden, 8192)
+def test_fused_map_and_gate_weights_match_the_authors(golden, device):
+    model = _model(golden, 8192, device)
     fusion = model.fusion
     features = model.backbone.features
     levels = fusion.experts.levels(features)
     gate = fusion.gate_weights(fusion.experts.upsample(levels), levels)
     fused = model._dense_features(features)
-    rows, cols = _tensor(golden["input/pixels_yx"]).T
+    rows, cols = _tensor(golden["input/pixels_yx"]).to(device).T
     _assert_close(fused[:, :, rows, cols], golden["output/fused_at_pixels"])
     _assert_close(gate[:, :, rows, cols], golden["output/gate_at_pixels"])
 
 
 @torch.no_grad()
-def test_point_logits_match_the_authors(golden):
-    model = _model(golden, 8192)
+def test_point_logits_match_the_authors(golden, device):
+    model = _model(golden, 8192, device)
     coarse, features = model.backbone(None)
-    coords = _tensor(golden["input/coords"])
+    coords = _tensor(golden["input/coords"]).to(device)
     logits = model.point_head(
         point_sample(model._dense_features(features), coords), point_sample(coarse, coords), coords
     )
@@ -143,9 +145,9 @@ def test_point_logits_match_the_authors(golden):
 
 @pytest.mark.parametrize("points", [8192, 1024])
 @torch.no_grad()
-def test_subdivision_inference_matches_the_authors(golden, points):
-    model = _model(golden, points)
-    refined = model.predict(torch.zeros(2, 1, 64, 64))["refined"]
+def test_subdivision_inference_matches_the_authors(golden, points, device):
+    model = _model(golden, points, device)
+    refined = model.predict(torch.zeros(2, 1, 64, 64, device=device))["refined"]
     expected = golden[f"output/refined_{points}"]
     _assert_close(refined, expected)
     # refinement changed the logits somewhere: the comparison is not coarse against coarse
