@@ -1,58 +1,96 @@
-"""Before/after cost of the head against an earlier commit, measured side by side.
+"""Before/after cost of the head against an earlier commit, interleaved in one process.
 
-    .venv/bin/python benchmarks/compare_revisions.py --rev 3cc82b1 --rounds 3 -- \\
-        --settings unet2d_96 --variants baseline morse morse_pointwise --widths 32
+    .venv/bin/python benchmarks/compare_revisions.py --rev 3cc82b1 --size 96 --widths 32 \\
+        --variants morse morse_pointwise --repeats 5
 
-Exports the ``morse`` and ``baselines`` packages of ``--rev`` (``git archive``) and runs this
-tree's ``benchmarks/run.py`` (the arguments after ``--``) alternately against that code
-("before") and the working tree ("after"), ``--rounds`` times, so that load drifts on a shared
-machine hit both alike. The unit is the ratio to the bare backbone measured in the same process;
-the table gives, per setting x variant x width, the medians over rounds of the training-step and
-inference ratios before and after, ``train_cheaper`` = 1 - after / before, and the achieved
-fractions of the matmul peak. Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
+Exports the ``morse`` package of ``--rev`` (``git archive``), imports it beside the working
+tree's (the old package under a fresh ``sys.modules`` entry, so each model keeps its own code),
+builds for every variant and width the same model with both (same seed, same weights, same
+batch) and times their training steps (forward + backward + SGD) and ``predict`` calls
+alternately with the bare backbone's, step by step, so that load drifts on a shared machine hit
+all three alike. Per variant: median seconds before, after and of the baseline, the ratios to the
+baseline, ``train_cheaper`` = 1 - median(after / before) over the paired repeats, and the
+counted FLOPs. Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import VARIANT_GRID, Setting, _flops  # noqa: E402
+
+import morse.method as current  # noqa: E402
+from baselines import build_backbone  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ["setting", "variant", "expert_width"]
-MEASURES = ["train_step_s_ratio", "inference_s_ratio", "train_peak_fraction",
-            "inference_peak_fraction", "train_step_s", "matmul_peak_gflops"]
 
 
-def export(rev: str, dest: Path) -> Path:
-    """The ``morse`` and ``baselines`` packages of ``rev``, unpacked under ``dest``."""
+def import_revision(rev: str, dest: Path) -> ModuleType:
+    """``morse.method`` as it was at ``rev``, imported from a ``git archive`` under ``dest``."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse", "baselines"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse"],
         check=True, capture_output=True,
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
-    return dest
+    saved = {k: m for k, m in sys.modules.items() if k == "morse" or k.startswith("morse.")}
+    for key in saved:
+        del sys.modules[key]
+    sys.path.insert(0, str(dest))
+    try:
+        import morse.method as old
+    finally:
+        sys.path.remove(str(dest))
+        for key in [k for k in sys.modules if k == "morse" or k.startswith("morse.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+    return old
 
 
-def run_once(code: Path | None, out: Path, bench_args: list[str]) -> pd.DataFrame:
-    """One run.py process, importing ``morse`` from ``code`` (None: the working tree)."""
-    env = dict(os.environ)
-    if code is not None:
-        env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--no-loader", "--no-plot",
-         "--no-profile", "--out", str(out), *bench_args],
-        check=True, env=env,
-    )
-    return pd.read_csv(out / "step_costs.csv")
+def build(method: ModuleType, setting: Setting, base: str, overrides: dict, classes: int):
+    """The Segmenter of ``method`` (a ``morse.method`` module), seeded like benchmarks/run.py."""
+    torch.manual_seed(0)
+    backbone = build_backbone(setting.backbone, 1, classes, setting.spatial_dims, **setting.options)
+    return method.Segmenter(backbone, classes, method.resolve_head_config(base, overrides))
+
+
+def closures(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """(training step, inference) callables of one model on the fixed batch."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    loss_fn = current.CoarseLoss()
+
+    def step() -> None:
+        model.train()
+        coarse, aux = model(x, y)
+        loss = loss_fn(coarse, y) + sum(aux.values(), torch.zeros(()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        model.eval()
+        model.predict(x)
+
+    return step, infer
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,32 +98,67 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rev", required=True, help="the 'before' commit")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--classes", type=int, default=9)
+    parser.add_argument("--widths", type=int, nargs="+", default=[32])
+    parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/revisions.csv")
-    parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then run.py arguments")
     args = parser.parse_args(argv)
-    bench_args = [a for a in args.bench_args if a != "--"]
-    frames = []
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    grid = {label: (base, extra) for label, base, extra in VARIANT_GRID}
+    setting = Setting(f"unet2d_{args.size}", "unet", 2, args.size, args.batch)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(args.batch, 1, args.size, args.size, generator=g)
+    y = torch.randint(0, args.classes, (args.batch, args.size, args.size), generator=g)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        before = export(args.rev, Path(tmp) / "before")
-        for round_ in range(args.rounds):
-            for when, code in (("before", before), ("after", None)):
-                table = run_once(code, Path(tmp) / f"{when}{round_}", bench_args)
-                frames.append(table.assign(when=when, round=round_))
-    raw = pd.concat(frames, ignore_index=True)
-    raw["expert_width"] = raw["expert_width"].fillna(0).astype(int)
-    median = raw.groupby(KEYS + ["when"], sort=False)[MEASURES].median().unstack("when")
-    median.columns = [f"{m}_{w}" for m, w in median.columns]
-    median["train_cheaper"] = 1 - median.train_step_s_ratio_after / median.train_step_s_ratio_before
-    median["inference_cheaper"] = (
-        1 - median.inference_s_ratio_after / median.inference_s_ratio_before
-    )
-    median = median.reset_index()
-    median["rounds"] = args.rounds
+        old = import_revision(args.rev, Path(tmp))
+        baseline = closures(build(current, setting, "baseline", {}, args.classes), x, y)
+        for label in args.variants:
+            base, extra = grid[label]
+            for width in args.widths:
+                overrides = {**extra, "expert_width": width}
+                fns = {
+                    "baseline": baseline,
+                    "before": closures(build(old, setting, base, overrides, args.classes), x, y),
+                    "after": closures(build(current, setting, base, overrides, args.classes), x, y),
+                }
+                for step, infer in fns.values():  # warm-up
+                    step()
+                    infer()
+                times: dict[tuple[str, int], list[float]] = {}
+                for _ in range(args.repeats):
+                    for which, pair in fns.items():
+                        for kind in (0, 1):
+                            times.setdefault((which, kind), []).append(_timed(pair[kind]))
+                row = {"setting": setting.name, "variant": label, "expert_width": width,
+                       "rev": args.rev, "threads": torch.get_num_threads(),
+                       "repeats": args.repeats}
+                for kind, name in ((0, "train_step_s"), (1, "inference_s")):
+                    for which in fns:
+                        row[f"{name}_{which}"] = statistics.median(times[(which, kind)])
+                    for which in ("before", "after"):
+                        row[f"{name}_ratio_{which}"] = statistics.median(
+                            a / b for a, b in zip(times[(which, kind)], times[("baseline", kind)],
+                                                  strict=True)
+                        )
+                    row[f"{name.split('_')[0]}_cheaper"] = 1 - statistics.median(
+                        a / b for a, b in zip(times[("after", kind)], times[("before", kind)],
+                                              strict=True)
+                    )
+                row["train_gflop_before"] = _flops(fns["before"][0])
+                row["train_gflop_after"] = _flops(fns["after"][0])
+                rows.append(row)
+                print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()},
+                      flush=True)
+    table = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    median.to_csv(args.out, index=False)
-    raw.to_csv(args.out.with_name(args.out.stem + "_raw.csv"), index=False)
-    print(median.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 if __name__ == "__main__":
