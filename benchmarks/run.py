@@ -16,13 +16,23 @@ measured side by side on the same random batch, for each expert width (32, 256):
   since the allocator can reuse memory kept from warm-up);
 * ``train_gflop`` / ``inference_gflop``: ``torch.utils.flop_counter.FlopCounterMode`` (matmul and
   convolution FLOPs; elementwise ops, interpolation and grid_sample are not counted);
-* ratios to the baseline of the same backbone setting.
+* ratios to the baseline of the same backbone setting;
+* ``train_gflops`` / ``inference_gflops``: achieved throughput (counted FLOPs / median seconds)
+  and ``train_peak_fraction`` / ``inference_peak_fraction``: that over the machine's measured
+  float32 matrix-multiply peak (``torch.mm`` of 2048 x 2048 matrices at the same thread count,
+  median, measured before and after the variants: ``matmul_peak.csv``);
+* ``train_matmul_conv_share``: the share of one profiled training step's self time
+  (``torch.profiler``) spent in matrix multiplication and convolution kernels, forward and
+  backward; the rest (elementwise ops, interpolation, grid_sample, copies, concatenation,
+  normalisation, the optimiser) is what the FLOP counter cannot see. The top ops by self time
+  per variant go to ``step_profile.csv``.
 
 A second table measures the data loader: samples per second of ``SliceDataset`` +
 ``infinite_loader`` on a generated phantom versus what one training step consumes
 (batch / train_step_s). Numbers, not assertions: compare them across machines and commits.
 Outputs (under ``--out``, default ``benchmarks/results/``): ``step_costs.csv``,
-``loader_throughput.csv`` and ``step_costs.png``.
+``matmul_peak.csv``, ``step_profile.csv``, ``loader_throughput.csv``, ``step_costs.png`` and
+``step_split.png`` (time per training step split into matmul/conv versus everything else).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import argparse
 import contextlib
 import gc
 import itertools
+import re
 import resource
 import statistics
 import sys
@@ -155,6 +166,66 @@ def _measure(fn: Callable[[], None], repeats: int, warmup: int, device: torch.de
     return {"seconds": statistics.median(samples), "peak_mb": peak}
 
 
+# aten ops (CPU self time) and CUDA kernel names (device self time) of matmul/conv work
+_ATEN_MATMUL_CONV = re.compile(
+    r"(mm|bmm|addmm|addbmm|baddbmm|matmul|linear|einsum|conv\d?d|conv_transpose\d?d"
+    r"|_?convolution(_backward)?|_?(mkldnn|cudnn|miopen)_convolution.*|_?slow_conv.*)"
+)
+_KERNEL_MATMUL_CONV = re.compile(r"gemm|conv|xmma|cutlass|wgrad|dgrad|fprop", re.IGNORECASE)
+
+
+def is_matmul_or_conv(op: str) -> bool:
+    """True for profiler names of matrix-multiplication or convolution work, forward or
+    backward: aten ops (``aten::mm``, ``aten::bmm``, ``aten::mkldnn_convolution``,
+    ``aten::convolution_backward``, ...) and CUDA kernels (``*gemm*``, ``*conv*``); False for
+    elementwise, interpolation, sampling, copies, normalisation and the rest."""
+    if op.startswith("aten::"):
+        return _ATEN_MATMUL_CONV.fullmatch(op[len("aten::"):]) is not None
+    return _KERNEL_MATMUL_CONV.search(op) is not None
+
+
+def matmul_peak(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Sustained float32 ``torch.mm`` throughput (GFLOP/s, median of ``repeats``) of two
+    ``size`` x ``size`` matrices at the current thread count: the machine's practical limit."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=g).to(device)
+    b = torch.randn(size, size, generator=g).to(device)
+    samples = []
+    for i in range(repeats + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 2:  # two warm-up calls
+            samples.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(samples) / 1e9
+
+
+def profile_ops(fn: Callable[[], None], device: torch.device) -> pd.DataFrame:
+    """Self time (s) and calls per op of one call of ``fn`` under ``torch.profiler``,
+    largest first, with ``matmul_conv`` flagging matrix-multiplication/convolution kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    rows = [
+        {"op": e.key, "self_s": getattr(e, attr) / 1e6, "calls": e.count}
+        for e in prof.key_averages()
+        if getattr(e, attr) > 0 and not e.key.startswith(("autograd::", "Optimizer.", "ProfilerStep"))
+    ]
+    table = pd.DataFrame(rows, columns=["op", "self_s", "calls"])
+    table["matmul_conv"] = table["op"].map(is_matmul_or_conv)
+    return table.sort_values("self_s", ascending=False, ignore_index=True)
+
+
 def _flops(fn: Callable[[], None]) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
@@ -179,18 +250,24 @@ def build(setting: Setting, base: str, overrides: dict[str, Any], classes: int, 
 def measure_variant(
     setting: Setting, label: str, base: str, overrides: dict[str, Any], classes: int,
     repeats: int, warmup: int, device: torch.device, path: str = "fast", amp: bool = False,
+    compile: bool = False, profile: list[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """One row of the table: training and inference cost of one variant.
 
     ``path="reference"`` switches every ``fast`` attribute of the head off: the straightforward
     code (same maths, see tests/method/test_method_equivalence.py), i.e. the cost before the
     optimisations. ``amp`` (CUDA only) runs forward passes under bf16 autocast with
-    channels_last (2D) memory format.
+    channels_last (2D) memory format. ``compile`` applies ``torch.compile`` to the model in
+    place (``train.compile``). With ``profile`` (a list), one training step is profiled: its
+    op table (:func:`profile_ops`, labelled with the row's keys) is appended and the row gets
+    the matmul/conv share of the step's self time.
     """
     model = build(setting, base, overrides, classes, device)
     for module in model.modules():
         if hasattr(module, "fast"):
             module.fast = path == "fast"
+    if compile:
+        model.compile()
     use_amp = amp and device.type == "cuda"
     if use_amp and setting.spatial_dims == 2:
         model = model.to(memory_format=torch.channels_last)
@@ -224,7 +301,7 @@ def measure_variant(
     row = {
         "setting": setting.name, "backbone": setting.backbone, "dims": setting.spatial_dims,
         "size": setting.size, "batch": setting.batch, "variant": label, "path": path,
-        "amp": use_amp,
+        "amp": use_amp, "compile": compile,
         "expert_width": overrides.get("expert_width") if base != "baseline" else None,
         "device": device.type, "threads": torch.get_num_threads(),
         "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -232,14 +309,28 @@ def measure_variant(
         "train_peak_mb": train["peak_mb"], "inference_peak_mb": inference["peak_mb"],
         "train_gflop": _flops(step), "inference_gflop": _flops(infer),
     }
+    row["train_gflops"] = row["train_gflop"] / row["train_step_s"]
+    row["inference_gflops"] = row["inference_gflop"] / row["inference_s"]
+    if profile is not None:
+        ops = profile_ops(step, device)
+        row["train_matmul_conv_share"] = ops.loc[ops.matmul_conv, "self_s"].sum() / ops.self_s.sum()
+        keys = ("setting", "variant", "expert_width", "path", "compile")
+        profile.append(ops.assign(**{key: row[key] for key in keys}))
     return row
 
 
-def step_costs(args: argparse.Namespace, device: torch.device) -> pd.DataFrame:
-    """The full variant x width x setting table, with ratios to each setting's baseline."""
-    rows = []
+def step_costs(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The variant x width x setting table (ratios to each setting's baseline, achieved GFLOP/s
+    and fraction of the matmul peak), the peak measurements and the top ops of each variant."""
+    rows, profiles = [], []
+    peaks = [{"when": "before", "gflops": matmul_peak(device)}]
+    print(f"float32 torch.mm peak ({torch.get_num_threads()} threads): "
+          f"{peaks[0]['gflops']:.0f} GFLOP/s", flush=True)
     variants = [v for v in VARIANT_GRID if args.variants is None or v[0] in args.variants]
-    for setting in settings(args.quick):
+    chosen = [s for s in settings(args.quick) if args.settings is None or s.name in args.settings]
+    for setting in chosen:
         for label, base, extra in variants:
             widths = [None] if base == "baseline" else args.widths
             paths = ["fast"] if base == "baseline" else args.paths
@@ -250,7 +341,8 @@ def step_costs(args: argparse.Namespace, device: torch.device) -> pd.DataFrame:
                 try:
                     row = measure_variant(
                         setting, label, base, overrides, args.classes, args.repeats, args.warmup,
-                        device, path, args.amp,
+                        device, path, args.amp, args.compile,
+                        profile=None if args.no_profile else profiles,
                     )
                 except Exception as error:  # e.g. out of memory or a backbone constraint: go on
                     print(f"[skip] {setting.name} {label} width={width}: {error}", flush=True)
@@ -261,14 +353,29 @@ def step_costs(args: argparse.Namespace, device: torch.device) -> pd.DataFrame:
                     f"{row['setting']:>18} {row['variant']:>20} w={str(row['expert_width']):>4} "
                     f"{row['path']:>9} "
                     f"train {row['train_step_s']:.3f}s infer {row['inference_s']:.3f}s "
-                    f"train {row['train_gflop']:.1f} GFLOP peak {row['train_peak_mb']:.0f} MB",
+                    f"train {row['train_gflop']:.1f} GFLOP ({row['train_gflops']:.0f} GFLOP/s) "
+                    f"peak {row['train_peak_mb']:.0f} MB",
                     flush=True,
                 )
+    peaks.append({"when": "after", "gflops": matmul_peak(device)})
+    peak = statistics.median(p["gflops"] for p in peaks)
     table = pd.DataFrame(rows)
     for metric in ("train_step_s", "inference_s", "train_gflop", "inference_gflop"):
         base = table[table.variant == "baseline"].set_index("setting")[metric]
         table[f"{metric}_ratio"] = table[metric] / table["setting"].map(base)
-    return table
+    table["matmul_peak_gflops"] = peak
+    table["train_peak_fraction"] = table["train_gflops"] / peak
+    table["inference_peak_fraction"] = table["inference_gflops"] / peak
+    peak_table = pd.DataFrame(peaks).assign(
+        device=device.type, threads=torch.get_num_threads(), size=2048, dtype="float32"
+    )
+    top = (
+        pd.concat(profiles, ignore_index=True).groupby(
+            ["setting", "variant", "expert_width", "path", "compile"], dropna=False, sort=False
+        ).head(args.profile_top)
+        if profiles else pd.DataFrame()
+    )
+    return table, peak_table, top
 
 
 def loader_throughput(args: argparse.Namespace, table: pd.DataFrame) -> pd.DataFrame:
@@ -346,6 +453,52 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     plt.close(grid.figure)
 
 
+SUMMARY_COLUMNS = [
+    "setting", "variant", "expert_width", "path", "train_step_s", "train_step_s_ratio",
+    "train_gflops", "train_peak_fraction", "inference_gflops", "inference_peak_fraction",
+    "train_matmul_conv_share",
+]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The printed table: cost, achieved GFLOP/s, fraction of the matmul peak, profile split."""
+    return table[[c for c in SUMMARY_COLUMNS if c in table]]
+
+
+def plot_split(table: pd.DataFrame, path: Path) -> None:
+    """Seconds per training step split into matmul/conv and everything else (profile shares),
+    one horizontal stacked bar per variant and width, one panel per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = table[table.path == "fast"].copy()
+    data["label"] = [
+        v if pd.isna(w) else f"{v} (w {int(w)})"
+        for v, w in zip(data.variant, data.expert_width, strict=True)
+    ]
+    data["matmul/conv"] = data.train_step_s * data.train_matmul_conv_share
+    data["everything else"] = data.train_step_s - data["matmul/conv"]
+    groups = list(data.groupby("setting", sort=False))
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(5.2 * len(groups), 0.35 * data.label.nunique() + 1.4),
+        squeeze=False,
+    )
+    for ax, (setting, part) in zip(axes[0], groups, strict=True):
+        part[["label", "matmul/conv", "everything else"]].set_index("label").plot.barh(
+            stacked=True, ax=ax, color=["#4c72b0", "#dd8452"], legend=ax is axes[0][0],
+        )
+        ax.set_xlabel("seconds per training step")
+        ax.set_ylabel("")
+        ax.set_title(setting)
+        ax.invert_yaxis()
+    fig.suptitle("Training step: matmul/convolution kernels vs everything else (torch.profiler)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -354,6 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=None, help="default 32 256")
     parser.add_argument("--variants", nargs="+", default=None,
                         help=f"subset of {[v[0] for v in VARIANT_GRID]}")
+    parser.add_argument("--settings", nargs="+", default=None,
+                        help="subset of unet2d_96 unet2d_224 unetr_small3d_32 (default: all)")
     parser.add_argument("--classes", type=int, default=9)
     parser.add_argument("--repeats", type=int, default=None, help="default 5 (quick: 2)")
     parser.add_argument("--warmup", type=int, default=None, help="default 2 (quick: 1)")
@@ -362,6 +517,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="head code paths: fast (default) and/or reference (the plain code)")
     parser.add_argument("--amp", action="store_true",
                         help="CUDA only: bf16 autocast + channels_last (ignored on CPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile every model in place (as train.compile: true)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip the torch.profiler step (no step_profile.csv, no split)")
+    parser.add_argument("--profile-top", type=int, default=15,
+                        help="ops per variant kept in step_profile.csv (by self time)")
     parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--no-loader", action="store_true")
     parser.add_argument("--no-plot", action="store_true")
@@ -378,15 +539,22 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    table = step_costs(args, device)
+    table, peaks, top = step_costs(args, device)
     table.to_csv(args.out / "step_costs.csv", index=False)
+    peaks.to_csv(args.out / "matmul_peak.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(summary(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if len(top):
+        top.to_csv(args.out / "step_profile.csv", index=False)
     if not args.no_loader:
         loader = loader_throughput(args, table)
         loader.to_csv(args.out / "loader_throughput.csv", index=False)
     if not args.no_plot and len(table):
         plot(table, args.out / "step_costs.png")
-    print(f"wrote {args.out}/step_costs.csv, loader_throughput.csv, step_costs.png")
+        if "train_matmul_conv_share" in table:
+            plot_split(table, args.out / "step_split.png")
+    print(f"wrote {args.out}/ step_costs.csv, matmul_peak.csv, step_profile.csv, "
+          "loader_throughput.csv, step_costs.png, step_split.png")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
         spatial_dims=run["spatial_dims"],
         **run["backbone_options"],
     )
-    return Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
+    model = Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
+    if run.get("train", {}).get("compile", False):
+        model.compile()  # in place: state_dict keys and checkpoints unchanged
+    return model
 
 
 def training_dataset(

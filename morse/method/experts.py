@@ -251,14 +251,17 @@ class DenseExpertFusion(nn.Module):
         self.last_keep_mask: torch.Tensor | None = None
 
     def gate_weights(
-        self, stacked: torch.Tensor, levels: list[torch.Tensor] | None = None
+        self, stacked: torch.Tensor | None, levels: list[torch.Tensor] | None = None
     ) -> torch.Tensor:
         """Expert weights (B, K, *spatial) for stacked expert maps (B, K, W, *spatial).
 
         ``levels`` (the expert maps at their own resolutions, ``self.experts.levels``) enable the
-        fast gate and are required for ``gate_resolution="coarse"``.
+        fast gate and are required for ``gate_resolution="coarse"``; with them, ``stacked`` may
+        be None when ``fast`` is set (it is then never needed).
         """
-        size = stacked.shape[3:]
+        if stacked is None and (levels is None or not self.fast):
+            raise ValueError("gate_weights needs the stacked expert maps without the fast path")
+        size = levels[-1].shape[2:] if stacked is None else stacked.shape[3:]
         first_conv = self.gate[0][0]
         if self.gate_resolution == "coarse":
             if levels is None:
@@ -285,10 +288,24 @@ class DenseExpertFusion(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Levels (coarse to fine) -> fused map (B, W, *finest spatial)."""
         levels = self.experts.levels(features)
-        stacked = self.experts.upsample(levels)
-        weights = self.gate_weights(stacked, levels)
-        fused = (stacked * weights.unsqueeze(2)).sum(dim=1)
+        if self.fast:
+            fused = self.weighted_sum(levels, self.gate_weights(None, levels))
+        else:
+            stacked = self.experts.upsample(levels)
+            weights = self.gate_weights(stacked, levels)
+            fused = (stacked * weights.unsqueeze(2)).sum(dim=1)
         return self.predictor(self.dropout(self.after_mlp(fused)))
+
+    def weighted_sum(self, levels: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+        """sum_k weights[:, k] * resize(levels[k]) without stacking the K upsampled maps: one
+        fused multiply-add (``addcmul``) per expert into the (B, W, *spatial) result."""
+        size = weights.shape[2:]
+        fused = resize(levels[0], size, self.spatial_dims) * weights[:, :1]
+        for k in range(1, len(levels)):
+            fused = torch.addcmul(
+                fused, resize(levels[k], size, self.spatial_dims), weights[:, k:k + 1]
+            )
+        return fused
 
 
 class ConcatFusion(nn.Module):

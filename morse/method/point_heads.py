@@ -1,8 +1,15 @@
-"""Point heads: the shared MLP that labels sampled points, and the point-wise mixture of experts."""
+"""Point heads: the shared MLP that labels sampled points, and the point-wise mixture of experts.
+
+Both have a ``fast`` attribute (default True): the same maths as the straightforward 1x1-conv1d
+code (``fast = False``, the reference), laid out for matrix multiplication (:func:`grouped_point_mlp`).
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from morse.method.experts import drop_random_experts
@@ -45,10 +52,19 @@ class PointHead(nn.Module):
             nn.init.normal_(self.predictor.weight, std=0.001)
             nn.init.zeros_(self.predictor.bias)
 
+        self.fast = True
+
     def forward(
         self, features: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
         """features (B, F_in, P), coarse logits (B, C, P), coords (B, P, d) -> (B, out, P)."""
+        if self.fast:
+            batch, _, num_points = features.shape
+            out = grouped_point_mlp(
+                [self], _points_major(features).unsqueeze(0), _points_major(coarse),
+                coords.reshape(batch * num_points, -1),
+            )[0]
+            return out.view(batch, num_points, -1).transpose(1, 2)
         x = features
         if self.fourier is not None:
             x = torch.cat([self.fourier(coords).to(features.dtype), x], dim=1)
@@ -56,6 +72,62 @@ class PointHead(nn.Module):
         for layer in self.layers:
             x = torch.cat([torch.relu(layer(x)), coarse], dim=1)
         return self.predictor(x)
+
+
+def _points_major(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, P) -> (B*P, C): one row per point, the layout of a matrix product."""
+    return x.transpose(1, 2).reshape(-1, x.shape[1])
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack along a new first dim (a view when there is only one)."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+
+
+def grouped_point_mlp(
+    heads: list[PointHead], features: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
+) -> torch.Tensor:
+    """G point heads of one shape as batched matrix products: (G, N, F_in) -> (G, N, out).
+
+    ``features`` holds each head's own input rows, ``coarse`` (N, C) and ``coords`` (N, d) are
+    shared. Exactly :meth:`PointHead.forward` per head, rearranged: a layer applied to
+    ``cat([h, coarse])`` is ``W_h h + W_c coarse + b``, so the coarse-logit terms (with the
+    biases, through a column of ones) of every layer of every head are one product computed
+    once, no concatenation is materialised, each layer is one ``baddbmm`` over the G heads
+    (the point-wise mixture's K scale heads in one call), and the Fourier features, which need
+    no gradient, get their own product instead of a gradient row per point.
+    """
+    first = heads[0]
+    num_classes = coarse.shape[1]
+    layers = [list(head.layers) + [head.predictor] for head in heads]
+    weights = [_stack([hl[i].weight[:, :, 0] for hl in layers]) for i in range(len(layers[0]))]
+    # coarse-logit columns + bias of every layer, all heads: one (G, N, sum of widths) product
+    coarse_cols = torch.cat(
+        [torch.cat([w[:, :, -num_classes:], _stack([hl[i].bias for hl in layers]).unsqueeze(2)], 2)
+         for i, w in enumerate(weights)],
+        dim=1,
+    )
+    ones = torch.ones(coarse.shape[0], 1, dtype=coarse.dtype, device=coarse.device)
+    coarse_terms = torch.matmul(torch.cat([coarse, ones], dim=1), coarse_cols.transpose(1, 2))
+    coarse_terms = coarse_terms.split([w.shape[1] for w in weights], dim=2)
+    h = features
+    in_features = features.shape[2]
+    w0 = weights[0]
+    if first.fourier is not None:
+        fourier_matrix = _stack([head.fourier.matrix for head in heads])  # (G, d, F)
+        phase = (2.0 * math.pi) * torch.matmul(2.0 * coords - 1.0, fourier_matrix)
+        fourier = torch.cat([torch.sin(phase), torch.cos(phase)], dim=2).to(features.dtype)
+        num_fourier = fourier.shape[2]
+        out = torch.baddbmm(coarse_terms[0], fourier, w0[:, :, :num_fourier].transpose(1, 2))
+        out = torch.baddbmm(
+            out, h, w0[:, :, num_fourier:num_fourier + in_features].transpose(1, 2)
+        )
+    else:
+        out = torch.baddbmm(coarse_terms[0], h, w0[:, :, :in_features].transpose(1, 2))
+    for i in range(1, len(weights)):
+        h = torch.relu(out)
+        out = torch.baddbmm(coarse_terms[i], h, weights[i][:, :, :-num_classes].transpose(1, 2))
+    return out
 
 
 class PointwiseExpertHead(nn.Module):
@@ -100,20 +172,62 @@ class PointwiseExpertHead(nn.Module):
         self.dropout = nn.Dropout1d(dropout)
         self.predictor = nn.Conv1d(width, num_classes, kernel_size=1)
         self.last_keep_mask: torch.Tensor | None = None
+        self.fast = True
+
+    def _gate_and_drop(self, weights: torch.Tensor) -> torch.Tensor:
+        """Stochastic gating (training) of softmax weights (B, K, P); records the keep mask."""
+        if self.training and self.stochastic:
+            weights, self.last_keep_mask = drop_random_experts(weights, self.max_dropped)
+        else:
+            self.last_keep_mask = None
+        return weights
 
     def forward(
         self, features: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
         """features (B, K*width, P), coarse (B, C, P), coords (B, P, d) -> logits (B, C, P)."""
+        if self.fast:
+            return self._forward_fast(features, coarse, coords)
         batch, _, num_points = features.shape
         per_scale = features.view(batch, len(self.heads), self.width, num_points)
         outs = torch.stack(
             [head(per_scale[:, i], coarse, coords) for i, head in enumerate(self.heads)], dim=1
         )
-        weights = torch.softmax(self.gate(outs.flatten(1, 2)), dim=1)
-        if self.training and self.stochastic:
-            weights, self.last_keep_mask = drop_random_experts(weights, self.max_dropped)
-        else:
-            self.last_keep_mask = None
+        weights = self._gate_and_drop(torch.softmax(self.gate(outs.flatten(1, 2)), dim=1))
         mixed = (outs * weights.unsqueeze(2)).sum(dim=1)
         return self.predictor(self.dropout(self.after_mlp(mixed)))
+
+    def _forward_fast(
+        self, features: torch.Tensor, coarse: torch.Tensor, coords: torch.Tensor
+    ) -> torch.Tensor:
+        """The same maths with one row per point: the K scale heads in one grouped product
+        (:func:`grouped_point_mlp`), the 1x1 conv1d layers as matrix products (BatchNorm1d
+        normalises (N, C) rows over the same B*P samples), and the same random draws in the
+        same order (stochastic gating, then channel dropout on the (B, width, P) view)."""
+        batch, _, num_points = features.shape
+        num_experts = len(self.heads)
+        rows = batch * num_points
+        per_scale = features.view(batch, num_experts, self.width, num_points)
+        per_scale = per_scale.permute(1, 0, 3, 2).reshape(num_experts, rows, self.width)
+        outs = grouped_point_mlp(
+            list(self.heads), per_scale, _points_major(coarse), coords.reshape(rows, -1)
+        )  # (K, N, width)
+        x = outs.transpose(0, 1).reshape(rows, num_experts * self.width)
+        for module in self.gate:
+            x = _pointwise_layer(module, x)
+        weights = torch.softmax(x, dim=1)  # (N, K)
+        weights = self._gate_and_drop(weights.view(batch, num_points, -1).transpose(1, 2))
+        weights = weights.transpose(1, 2).reshape(rows, num_experts)
+        mixed = (outs * weights.t().unsqueeze(2)).sum(dim=0)  # (N, width)
+        for module in self.after_mlp:
+            mixed = _pointwise_layer(module, mixed)
+        mixed = self.dropout(mixed.view(batch, num_points, -1).transpose(1, 2)).transpose(1, 2)
+        out = F.linear(mixed, self.predictor.weight[:, :, 0], self.predictor.bias)
+        return out.transpose(1, 2)
+
+
+def _pointwise_layer(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A (B, C, P) layer (1x1 Conv1d, BatchNorm1d, ReLU) applied to (N, C) rows."""
+    if isinstance(module, nn.Conv1d):
+        return F.linear(x, module.weight[:, :, 0], module.bias)
+    return module(x)

@@ -23,8 +23,11 @@ def _load_run():
 def test_measure_variant_rows_and_figure(tmp_path):
     run = _load_run()
     setting = run.Setting("unet2d_32", "unet", 2, 32, 1, num_points=16, subdivision_points=32)
+    profiles: list = []
     rows = [
-        run.measure_variant(setting, label, base, extra, 3, 1, 0, run.torch.device("cpu"), path)
+        run.measure_variant(
+            setting, label, base, extra, 3, 1, 0, run.torch.device("cpu"), path, profile=profiles
+        )
         for label, base, extra, path in [
             ("baseline", "baseline", {}, "fast"),
             ("morse", "morse", {"expert_width": 8}, "fast"),
@@ -42,3 +45,27 @@ def test_measure_variant_rows_and_figure(tmp_path):
     table["inference_s_ratio"] = table["inference_s"] / table["inference_s"].iloc[0]
     run.plot(table, tmp_path / "costs.png")
     assert (tmp_path / "costs.png").stat().st_size > 0
+    # achieved throughput is the counted FLOPs over the median time; the profile split is a share
+    torch_ratio = table.train_gflop / table.train_step_s
+    assert (table.train_gflops - torch_ratio).abs().max() < 1e-9
+    assert table.train_matmul_conv_share.between(0, 1, inclusive="neither").all()
+    assert len(profiles) == 3
+    ops = profiles[1]
+    assert {"aten::convolution_backward", "aten::grid_sampler_2d"} <= set(ops.op)
+    assert ops.set_index("op").loc["aten::convolution_backward", "matmul_conv"]
+    assert not ops.set_index("op").loc["aten::grid_sampler_2d", "matmul_conv"]
+    assert (ops.self_s.diff().dropna() <= 0).all()  # largest first
+    run.plot_split(table, tmp_path / "split.png")
+    assert (tmp_path / "split.png").stat().st_size > 0
+
+
+def test_matmul_conv_classification_and_peak():
+    run = _load_run()
+    for op in ("aten::mm", "aten::bmm", "aten::baddbmm", "aten::addmm", "aten::mkldnn_convolution",
+               "aten::convolution_backward", "aten::einsum", "volta_sgemm_128x64_nn"):
+        assert run.is_matmul_or_conv(op), op
+    for op in ("aten::cat", "aten::mul", "aten::grid_sampler_2d_backward", "aten::addcmul",
+               "aten::upsample_bilinear2d", "aten::commit", "aten::_softmax",
+               "void at::native::vectorized_elementwise_kernel"):
+        assert not run.is_matmul_or_conv(op), op
+    assert run.matmul_peak(run.torch.device("cpu"), size=128, repeats=2) > 0

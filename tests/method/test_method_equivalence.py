@@ -142,9 +142,13 @@ def _segmenter_pair(toy_backbone, spatial_dims: int, variant: str, overrides: di
         ("morse", {"gate_resolution": "coarse"}),
     ],
 )
-def test_segmenter_fast_and_reference_paths_agree(toy_backbone, spatial_dims, variant, overrides):
+def test_segmenter_fast_and_reference_paths_agree(
+    toy_backbone, spatial_dims, variant, overrides, device
+):
     fast, ref = _segmenter_pair(toy_backbone, spatial_dims, variant, overrides)
+    fast, ref = fast.to(device), ref.to(device)
     image, target = synthetic_batch(spatial_dims, size=16 if spatial_dims == 2 else 8)
+    image, target = image.to(device), target.to(device)
     fast.train()
     ref.train()
     torch.manual_seed(11)

@@ -1,0 +1,165 @@
+"""Before/after cost of the head against an earlier commit, interleaved in one process.
+
+    .venv/bin/python benchmarks/compare_revisions.py --rev 3cc82b1 --size 96 --widths 32 \\
+        --variants morse morse_pointwise --repeats 5
+
+Exports the ``morse`` package of ``--rev`` (``git archive``), imports it beside the working
+tree's (the old package under a fresh ``sys.modules`` entry, so each model keeps its own code),
+builds for every variant and width the same model with both (same seed, same weights, same
+batch) and times their training steps (forward + backward + SGD) and ``predict`` calls
+alternately with the bare backbone's, step by step, so that load drifts on a shared machine hit
+all three alike. Per variant: median seconds before, after and of the baseline, the ratios to the
+baseline, ``train_cheaper`` = 1 - median(after / before) over the paired repeats, and the
+counted FLOPs. Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import VARIANT_GRID, Setting, _flops  # noqa: E402
+
+import morse.method as current  # noqa: E402
+from baselines import build_backbone  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def import_revision(rev: str, dest: Path) -> ModuleType:
+    """``morse.method`` as it was at ``rev``, imported from a ``git archive`` under ``dest``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse"],
+        check=True, capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    saved = {k: m for k, m in sys.modules.items() if k == "morse" or k.startswith("morse.")}
+    for key in saved:
+        del sys.modules[key]
+    sys.path.insert(0, str(dest))
+    try:
+        import morse.method as old
+    finally:
+        sys.path.remove(str(dest))
+        for key in [k for k in sys.modules if k == "morse" or k.startswith("morse.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+    return old
+
+
+def build(method: ModuleType, setting: Setting, base: str, overrides: dict, classes: int):
+    """The Segmenter of ``method`` (a ``morse.method`` module), seeded like benchmarks/run.py."""
+    torch.manual_seed(0)
+    backbone = build_backbone(setting.backbone, 1, classes, setting.spatial_dims, **setting.options)
+    return method.Segmenter(backbone, classes, method.resolve_head_config(base, overrides))
+
+
+def closures(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """(training step, inference) callables of one model on the fixed batch."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    loss_fn = current.CoarseLoss()
+
+    def step() -> None:
+        model.train()
+        coarse, aux = model(x, y)
+        loss = loss_fn(coarse, y) + sum(aux.values(), torch.zeros(()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        model.eval()
+        model.predict(x)
+
+    return step, infer
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rev", required=True, help="the 'before' commit")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--classes", type=int, default=9)
+    parser.add_argument("--widths", type=int, nargs="+", default=[32])
+    parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/revisions.csv")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    grid = {label: (base, extra) for label, base, extra in VARIANT_GRID}
+    setting = Setting(f"unet2d_{args.size}", "unet", 2, args.size, args.batch)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(args.batch, 1, args.size, args.size, generator=g)
+    y = torch.randint(0, args.classes, (args.batch, args.size, args.size), generator=g)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        old = import_revision(args.rev, Path(tmp))
+        baseline = closures(build(current, setting, "baseline", {}, args.classes), x, y)
+        for label in args.variants:
+            base, extra = grid[label]
+            for width in args.widths:
+                overrides = {**extra, "expert_width": width}
+                fns = {
+                    "baseline": baseline,
+                    "before": closures(build(old, setting, base, overrides, args.classes), x, y),
+                    "after": closures(build(current, setting, base, overrides, args.classes), x, y),
+                }
+                for step, infer in fns.values():  # warm-up
+                    step()
+                    infer()
+                times: dict[tuple[str, int], list[float]] = {}
+                for _ in range(args.repeats):
+                    for which, pair in fns.items():
+                        for kind in (0, 1):
+                            times.setdefault((which, kind), []).append(_timed(pair[kind]))
+                row = {"setting": setting.name, "variant": label, "expert_width": width,
+                       "rev": args.rev, "threads": torch.get_num_threads(),
+                       "repeats": args.repeats}
+                for kind, name in ((0, "train_step_s"), (1, "inference_s")):
+                    for which in fns:
+                        row[f"{name}_{which}"] = statistics.median(times[(which, kind)])
+                    for which in ("before", "after"):
+                        row[f"{name}_ratio_{which}"] = statistics.median(
+                            a / b for a, b in zip(times[(which, kind)], times[("baseline", kind)],
+                                                  strict=True)
+                        )
+                    row[f"{name.split('_')[0]}_cheaper"] = 1 - statistics.median(
+                        a / b for a, b in zip(times[("after", kind)], times[("before", kind)],
+                                              strict=True)
+                    )
+                row["train_gflop_before"] = _flops(fns["before"][0])
+                row["train_gflop_after"] = _flops(fns["after"][0])
+                rows.append(row)
+                print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()},
+                      flush=True)
+    table = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+
+
+if __name__ == "__main__":
+    main()
