@@ -67,12 +67,17 @@ def per_class_points(metrics: pd.DataFrame, names: Sequence[str]) -> pd.DataFram
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
+#: The train_log.csv columns the training curves summarise.
+TRAINING_COLUMNS = ("loss", "point_loss", "coarse_point_loss", "point_accuracy", "coarse_point_accuracy")
+
+
 def training_curves(logs: pd.DataFrame) -> pd.DataFrame:
-    """Loss (and point loss where logged) per dataset x backbone x variant x iteration: mean and
-    SD over seeds and the number of seeds (``column`` names the logged quantity)."""
+    """Loss, and where logged the head's point loss and accuracy and the coarse logits' loss and
+    accuracy at the same points, per dataset x backbone x variant x iteration: mean and SD over
+    seeds and the number of seeds (``column`` names the logged quantity)."""
     columns = ["dataset", "backbone", "variant", "column", "iteration", "mean", "std", "n_seeds"]
     parts = []
-    for column in ("loss", "point_loss"):
+    for column in TRAINING_COLUMNS:
         if column not in logs.columns or not logs[column].notna().any():
             continue
         data = logs.dropna(subset=[column])
