@@ -636,3 +636,15 @@ def test_training_figure_puts_the_head_beside_the_coarse_logits_at_the_same_poin
                       "morse coarse at the points (n=1)": ("--", [0.9, 0.7, 0.6])}  # fmt: skip
     accuracy = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[2].lines}
     assert accuracy["morse coarse at the points (n=1)"] == [0.5, 0.6, 0.65]
+
+
+def test_per_class_figure_wraps_four_metrics_into_two_by_two() -> None:
+    """Dice, HD95, NSD and Boundary IoU: two panels a row, so the figure grows down, not across."""
+    metrics = make_metrics().assign(nsd=0.5, boundary_iou=0.25)
+    fig = per_class_figure(per_class_points(metrics, HEADLINE))
+    titles = [ax.get_title().split(": ")[-1] for ax in fig.axes]
+    assert titles == ["Dice", "HD95 (mm)", "NSD", "Boundary IoU"]
+    positions = [ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes]
+    assert set(positions) == {(2, 2)}
+    width, height = fig.get_size_inches()
+    assert width < 2 * 6.5 and height >= 2 * 3.6

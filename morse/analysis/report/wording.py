@@ -128,7 +128,8 @@ def verdict_sentences(comparisons: pd.DataFrame, under_trained: set[tuple[str, s
                 head, UNDER_TRAINED_SENTENCE))  # fmt: skip
             continue
         parts = []
-        for r in group.sort_values("metric").itertuples(index=False):
+        order = group["metric"].map({m: i for i, m in enumerate(HEADLINE)})
+        for r in group.assign(_m=order).sort_values("_m").itertuples(index=False):
             verdict = {"variant": f"{variant} better", "reference": "baseline better"}.get(
                 str(r.better), "no difference")
             parts.append(f"{metric_label(str(r.metric))}: {verdict} "
