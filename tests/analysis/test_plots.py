@@ -648,3 +648,11 @@ def test_per_class_figure_wraps_four_metrics_into_two_by_two() -> None:
     assert set(positions) == {(2, 2)}
     width, height = fig.get_size_inches()
     assert width < 2 * 6.5 and height >= 2 * 3.6
+
+
+def test_training_curves_leave_out_the_bare_backbones_point_loss() -> None:
+    logs = pd.DataFrame({"iteration": [1, 2], "loss": [1.0, 0.9], "point_loss": [0.0, 0.0],
+                         "dataset": "d", "backbone": "b", "variant": "baseline", "seed": "0"})  # fmt: skip
+    assert set(training_curves(logs)["column"]) == {"loss", "point_loss"}
+    curves = training_curves(logs, without_head={("d", "b", "baseline")})
+    assert set(curves["column"]) == {"loss"} and list(curves["mean"]) == [1.0, 0.9]

@@ -87,13 +87,14 @@ def training_entry(runs: Sequence[Run], figures_dir: Path) -> Entry | None:
     if not runs:
         return None
     figures_dir.mkdir(parents=True, exist_ok=True)
+    headless = {(r.dataset, r.backbone, r.variant) for r in runs if r.head.get("head_type") == "none"}
     return _entry(
         "Training curves",
         "Training loss, the head's point loss and point accuracy (solid) and the coarse logits' "
         "loss and accuracy at the same sampled points (dashed) vs iteration, mean over seeds ± 1 "
         "SD. A head that learns something the backbone does not know ends below the dashed loss "
         "(above the dashed accuracy).",
-        plot_training_curves(training_curves(read_training_logs(runs)), figures_dir / "training_curves"),
+        plot_training_curves(training_curves(read_training_logs(runs), headless), figures_dir / "training_curves"),
     )  # fmt: skip
 
 
