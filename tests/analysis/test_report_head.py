@@ -141,3 +141,22 @@ def test_dataset_record_carries_the_preparation(tmp_path: Path) -> None:
     record = dataset_record(info, tmp_path)
     assert record["preparation"] == {"spacing": "1 mm per pixel assumed"}
     assert record["name"] == "d"
+
+
+def test_nsd_and_boundary_iou_reach_the_verdict_summary_and_ablations(tmp_path: Path) -> None:
+    root = make_results(tmp_path / "results", classes=CLASSES, extras=True)
+    comparisons = pd.read_csv(root / "comparisons.csv")
+    extra = comparisons[comparisons["metric"] == "dice"].assign(metric="nsd")
+    pd.concat([comparisons, extra, extra.assign(metric="boundary_iou")]).to_csv(root / "comparisons.csv", index=False)
+    summary = pd.read_csv(root / "summary.csv")
+    pd.concat([summary, summary[summary["metric"] == "dice"].assign(metric="boundary_iou")]).to_csv(
+        root / "summary.csv", index=False)  # fmt: skip
+    html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
+    verdict = _section(html, "verdict")
+    assert "NSD (higher is better)" in verdict and "Boundary IoU (higher is better)" in verdict
+    sentence = next(s for s in _items(verdict) if "[coarse]" in s)
+    assert sentence.index("Dice:") < sentence.index("HD95 (mm):") < sentence.index("NSD:") < sentence.index(
+        "Boundary IoU:")  # headline order, not alphabetical
+    assert "<h3>Boundary IoU</h3>" in _section(html, "per-class")
+    ablations = _section(html, "ablations")
+    assert "mean NSD [95% CI]" in ablations and "mean Boundary IoU [95% CI]" in ablations

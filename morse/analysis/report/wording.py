@@ -161,9 +161,10 @@ def _gain_clause(row: Any, kind: str, variant: str, untrained: bool = False) -> 
     """One clause of the gain sentence, worded from the difference, its CI and p_holm only (an
     under-trained head's refined output: no better/worse wording at all)."""
     metric = str(row.metric)
-    if untrained and kind != "coarse":
-        subject = "its refined output" if kind == "refined" else "refinement vs its own coarse output"
-        return f"{subject}: {UNDER_TRAINED_SENTENCE}"
+    if untrained and kind == "refined":
+        return f"the head is {UNDER_TRAINED_SENTENCE}"
+    if untrained and kind == "refinement":
+        return "nor is refinement vs its own coarse output"
     k = digits(metric)
     unit = METRICS[metric].unit if metric in METRICS else metric
     name = display_name(variant)
