@@ -98,12 +98,16 @@ def label_names(metrics: pd.DataFrame) -> list[str]:
     return [by_index.get(i, f"label {i}") for i in range(1, max(by_index, default=0) + 1)]
 
 
+_MACHINE_LABELS = {"cpu_model": "CPU model", "cpu_capability": "vector instructions", "blas": "BLAS"}
+
+
 def machines(runs: Sequence[Run]) -> dict[str, object]:
     """The machines the runs ran on (grouped by CPU model, vector instruction set, BLAS, torch and
     device): ``different`` (more than one), a ``sentence`` and a table with one row per machine."""
     groups = machine_groups([run.info for run in runs])
     table = pd.DataFrame([
-        {**dict(zip([*MACHINE_KEYS, "device"], key, strict=True)), "runs": len(names),
+        {**dict(zip([_MACHINE_LABELS.get(k, k) for k in (*MACHINE_KEYS, "device")], key, strict=True)),
+         "runs": len(names),
          "which": ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")}
         for key, names in sorted(groups.items())
     ])  # fmt: skip
