@@ -58,8 +58,10 @@ def local_dataset_fingerprint(entry: dict[str, Any]) -> str:
 
 def dataset_record(info: Any, root: str | os.PathLike[str]) -> dict[str, Any]:
     """What a run records about the prepared dataset it trained on (run.json ``data``): its
-    name, class names and folder fingerprint; ``evaluate`` refuses any other dataset."""
-    return {"name": info.name, "class_names": list(info.class_names), "fingerprint": folder_fingerprint(root)}
+    name, class names, folder fingerprint and what prepare did (``preparation``); ``evaluate``
+    refuses any other dataset."""
+    return {"name": info.name, "class_names": list(info.class_names), "fingerprint": folder_fingerprint(root),
+            "preparation": dict(getattr(info, "preparation", None) or {})}  # shown by the report
 
 
 def dataset_mismatch(recorded: dict[str, Any] | None, info: Any, root: str | os.PathLike[str]) -> str | None:

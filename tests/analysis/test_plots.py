@@ -616,3 +616,43 @@ def test_cost_accuracy_needs_two_timed_variants(tmp_path: Path) -> None:
     assert cost_accuracy_summary(metrics, runs).empty
     paths = plot_cost_accuracy(cost_accuracy_summary(metrics, make_cost_runs()), tmp_path / "cost")
     assert [p.name for p in paths] == ["cost.png", "cost.svg"] and all(p.exists() for p in paths)
+
+
+def test_training_figure_puts_the_head_beside_the_coarse_logits_at_the_same_points() -> None:
+    it = np.array([0, 10, 20])
+    logs = pd.concat([
+        pd.DataFrame({"iteration": it, "loss": 1.0, "point_loss": np.nan, "coarse_point_loss": np.nan,
+                      "point_accuracy": np.nan, "coarse_point_accuracy": np.nan}).assign(variant="baseline"),
+        pd.DataFrame({"iteration": it, "loss": 1.0, "point_loss": [0.9, 0.5, 0.3],
+                      "coarse_point_loss": [0.9, 0.7, 0.6], "point_accuracy": [0.5, 0.7, 0.8],
+                      "coarse_point_accuracy": [0.5, 0.6, 0.65]}).assign(variant="morse"),
+    ]).assign(dataset="phantom2d", backbone="unet", seed="0")  # fmt: skip
+    fig = training_figure(training_curves(logs))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["phantom2d / unet: loss", "phantom2d / unet: point loss", "phantom2d / unet: point accuracy"]
+    point_ax = fig.axes[1]
+    styles = {ln.get_label(): (ln.get_linestyle(), list(ln.get_ydata())) for ln in point_ax.lines}
+    assert styles == {"morse head (n=1)": ("-", [0.9, 0.5, 0.3]),
+                      "morse coarse at the points (n=1)": ("--", [0.9, 0.7, 0.6])}  # fmt: skip
+    accuracy = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[2].lines}
+    assert accuracy["morse coarse at the points (n=1)"] == [0.5, 0.6, 0.65]
+
+
+def test_per_class_figure_wraps_four_metrics_into_two_by_two() -> None:
+    """Dice, HD95, NSD and Boundary IoU: two panels a row, so the figure grows down, not across."""
+    metrics = make_metrics().assign(nsd=0.5, boundary_iou=0.25)
+    fig = per_class_figure(per_class_points(metrics, HEADLINE))
+    titles = [ax.get_title().split(": ")[-1] for ax in fig.axes]
+    assert titles == ["Dice", "HD95 (mm)", "NSD", "Boundary IoU"]
+    positions = [ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes]
+    assert set(positions) == {(2, 2)}
+    width, height = fig.get_size_inches()
+    assert width < 2 * 6.5 and height >= 2 * 3.6
+
+
+def test_training_curves_leave_out_the_bare_backbones_point_loss() -> None:
+    logs = pd.DataFrame({"iteration": [1, 2], "loss": [1.0, 0.9], "point_loss": [0.0, 0.0],
+                         "dataset": "d", "backbone": "b", "variant": "baseline", "seed": "0"})  # fmt: skip
+    assert set(training_curves(logs)["column"]) == {"loss", "point_loss"}
+    curves = training_curves(logs, without_head={("d", "b", "baseline")})
+    assert set(curves["column"]) == {"loss"} and list(curves["mean"]) == [1.0, 0.9]

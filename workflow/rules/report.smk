@@ -16,6 +16,7 @@ rule report:
         empty=RESULTS + "/empty_counts.csv",
         boundary=RESULTS + "/boundary.csv",
         comparisons=RESULTS + "/comparisons.csv",
+        refinement=RESULTS + "/refinement.csv",  # read from --results (section "Is the head trained?")
         # exactly the runs the config resolves (never a glob of the results folder)
         runs=[d + "/run.json" for d in run_dirs()],
         pretrain_runs=[d + "/run.json" for d in pretrain_dirs()],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -23,20 +24,30 @@ from morse.analysis.vocabulary import HEADLINE, metric_label
 
 __all__ = ["per_class_figure", "plot_per_class_scores"]
 
+#: Widest panel (inches) still drawn two a row.
+MAX_PAIRED_WIDTH = 9.0
+
 
 def per_class_figure(points: pd.DataFrame) -> Figure:
-    """One row per dataset x backbone, one column per headline metric; ``points`` is
-    :func:`~morse.analysis.summaries.cases.per_class_points` (one point per class and case)."""
+    """One block of panels per dataset x backbone, one panel per headline metric, wrapped at two
+    panels a row (one when the classes make a panel wide), so more metrics make the figure taller,
+    not wider; ``points`` is :func:`~morse.analysis.summaries.cases.per_class_points` (one point
+    per class and case)."""
     metric_names = [m for m in HEADLINE if m in set(points["metric"])]
     first = points[points["metric"] == metric_names[0]] if metric_names else points
     panels = facets(first)
     n_classes = max(1, first["class"].nunique()) if len(first) else 1
     n_groups = max(1, len(arms(first))) if len(first) else 1
     width = max(6.0, min(30.0, 0.32 * n_classes * n_groups + 2.0))
-    fig, axes = grid(len(panels), len(metric_names), width, 3.6)
+    per_row = 1 if width > MAX_PAIRED_WIDTH or len(metric_names) < 2 else 2
+    metric_rows = max(1, math.ceil(len(metric_names) / per_row))
+    fig, axes = grid(len(panels) * metric_rows, per_row, width, 3.6)
     if not panels or not metric_names:
         no_data(axes[0, 0])
         return fig
+    if len(metric_names) % per_row:  # at most one free slot (two panels a row) per block
+        for row in range(len(panels)):
+            axes[(row + 1) * metric_rows - 1, per_row - 1].set_visible(False)
     data = points.assign(**{"class": points["class"].astype(str),
                             "group": points["variant"].astype(str) + " · " + points["output"].astype(str)})  # fmt: skip
     for row, (dataset, backbone) in enumerate(panels):
@@ -47,8 +58,8 @@ def per_class_figure(points: pd.DataFrame) -> Figure:
         groups = arms(sub)
         hue_order = [f"{v} · {o}" for v, o in groups]
         palette = {f"{v} · {o}": output_colour(v, o) for v, o in groups}
-        for col, metric in enumerate(metric_names):
-            ax = axes[row, col]
+        for i, metric in enumerate(metric_names):
+            ax = axes[row * metric_rows + i // per_row, i % per_row]
             values = sub[sub["metric"] == metric].dropna(subset=["value"])
             if values.empty:
                 no_data(ax)
@@ -64,7 +75,7 @@ def per_class_figure(points: pd.DataFrame) -> Figure:
             ax.tick_params(axis="x", labelrotation=30)
         handles = [Line2D([], [], marker="s", linestyle="", markersize=8, color=palette[g], label=g)
                    for g in hue_order]  # fmt: skip
-        axes[row, -1].legend(handles=handles, title="variant · output", loc="upper left",
+        axes[row * metric_rows, per_row - 1].legend(handles=handles, title="variant · output", loc="upper left",
                              bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")  # fmt: skip
     return fig
 

@@ -25,7 +25,8 @@ from morse.analysis.inputs import (
     read_tables,
     sha256,
 )  # fmt: skip
-from morse.analysis.report import figures, provenance, tables, wording
+from morse.analysis.refinement import read_refinement
+from morse.analysis.report import adequacy, figures, provenance, tables, wording
 from morse.analysis.report.format import html_table
 from morse.analysis.summaries.ablation import ablation_points, ablation_summary
 from morse.analysis.summaries.cost import cost_accuracy_summary
@@ -84,13 +85,20 @@ def build_report(
     references = read_references(reference_results)
     ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
     ablated = set(ablation_points(variant_runs))
+    refinement_path = results_dir / "refinement.csv"
+    has_refinement = refinement_path.exists()
+    head_rows = adequacy.adequacy_rows(read_refinement([refinement_path]) if has_refinement else None,
+                                       data.metrics)  # fmt: skip
+    untrained = adequacy.under_trained(head_rows)
+    machines = provenance.machines(variant_runs)
     figures_dir.mkdir(parents=True, exist_ok=True)
 
     ablation = ablation_summary(data.metrics, variant_runs)
     cost = cost_accuracy_summary(data.metrics, variant_runs)
     devices = provenance.distinct(variant_runs, "device")
     ran = _what_ran(data.metrics, variant_runs, first_stage)
-    inputs = [*data.paths[:4], *([ref_path] if ref_path.exists() else []), *data.paths[4:]]
+    inputs = [*data.paths[:4], *([ref_path] if ref_path.exists() else []), *data.paths[4:],
+              *([refinement_path] if has_refinement else [])]
     context = {
         "experiment": experiment,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -103,9 +111,16 @@ def build_report(
         "phantom_warning": PHANTOM_WARNING,
         "head_html": html_table(provenance.head_table(variant_runs)),
         "train_html": html_table(provenance.config_table(variant_runs, "train")),
-        "verdict_sentences": wording.verdict_sentences(data.comparisons),
-        "verdict_html": html_table(tables.verdict_table(data.comparisons)),
-        "gain_sections": wording.gain_sections(data.comparisons, ablated),
+        "preparation": provenance.preparation_lines(variant_runs),
+        "verdict_sentences": wording.verdict_sentences(data.comparisons, untrained),
+        "verdict_html": html_table(tables.verdict_table(data.comparisons, untrained)),
+        "gain_sections": wording.gain_sections(data.comparisons, ablated, untrained),
+        "refinement_computed": has_refinement,
+        "adequacy_sentences": adequacy.under_trained_sentences(head_rows),
+        "adequacy_html": html_table(adequacy.adequacy_table(head_rows)),
+        "plateau_html": html_table(adequacy.plateau_display(variant_runs)),
+        "training_figure": figures.training_entry(variant_runs, figures_dir),
+        "machines": {**machines, "html": html_table(machines["html"])},
         "ablation_figure": figures.ablation_entry(ablation, figures_dir),
         "ablation_html": html_table(tables.ablation_table(ablation)),
         "boundary_computed": data.boundary is not None,
@@ -123,6 +138,7 @@ def build_report(
         "inputs": [{"name": p.name if p.parent == results_dir else str(p), "sha256": sha256(p)}
                    for p in inputs],  # fmt: skip
         "not_available": tables.NOT_AVAILABLE,
+        "under_trained_sentence": adequacy.UNDER_TRAINED_SENTENCE,
     }
     with atomic_path(out_html) as tmp:
         tmp.write_text(_render(context), encoding="utf-8")

@@ -10,9 +10,12 @@ import pandas as pd
 from morse.analysis.inputs import Run
 from morse.analysis.report.format import fmt, is_missing
 from morse.analysis.vocabulary import PRETRAIN
+from morse.engine.provenance import MACHINE_KEYS, machine_groups
 
-__all__ = ["config_table", "distinct", "head_table", "label_names", "runtime_table",
-           "versions_table"]  # fmt: skip
+# morse.engine.provenance is torch-free at import (only machine_info, not used here, loads torch)
+
+__all__ = ["config_table", "distinct", "head_table", "label_names", "machines", "preparation_lines",
+           "runtime_table", "versions_table"]  # fmt: skip
 
 
 def config_table(runs: Sequence[Run], field: str) -> pd.DataFrame:
@@ -93,3 +96,41 @@ def label_names(metrics: pd.DataFrame) -> list[str]:
     labels = metrics[metrics["class_index"] >= 1][["class_index", "class"]].drop_duplicates()
     by_index = {int(i): str(c) for i, c in labels.itertuples(index=False)}
     return [by_index.get(i, f"label {i}") for i in range(1, max(by_index, default=0) + 1)]
+
+
+_MACHINE_LABELS = {"cpu_model": "CPU model", "cpu_capability": "vector instructions", "blas": "BLAS"}
+
+
+def machines(runs: Sequence[Run]) -> dict[str, object]:
+    """The machines the runs ran on (grouped by CPU model, vector instruction set, BLAS, torch and
+    device): ``different`` (more than one), a ``sentence`` and a table with one row per machine."""
+    groups = machine_groups([run.info for run in runs])
+    table = pd.DataFrame([
+        {**dict(zip([_MACHINE_LABELS.get(k, k) for k in (*MACHINE_KEYS, "device")], key, strict=True)),
+         "runs": len(names),
+         "which": ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")}
+        for key, names in sorted(groups.items())
+    ])  # fmt: skip
+    if len(groups) > 1:
+        sentence = (f"These runs come from {len(groups)} different machines (CPU model, vector "
+                    "instruction set, BLAS or torch differ): they take different floating-point "
+                    "kernel paths, so their numbers agree only to a tolerance, not bit for bit.")  # fmt: skip
+    else:
+        sentence = "All runs come from one machine (same CPU model, vector instruction set, BLAS and torch)."
+    return {"different": len(groups) > 1, "sentence": sentence, "html": table}
+
+
+def preparation_lines(runs: Sequence[Run]) -> list[dict[str, str]]:
+    """Per dataset, what prepare did (intensity, spacing, slice axis, size) as the runs' ``data``
+    records state it; datasets whose records carry no ``preparation`` are left out."""
+    found: dict[str, set[str]] = {}
+    for run in runs:
+        prep = (run.info.get("data") or {}).get("preparation") or {}
+        parts = [f"intensity: {prep['intensity_text']}" if prep.get("intensity_text") else "",
+                 f"spacing: {prep['spacing']}" if prep.get("spacing") else "",
+                 f"slice axis: {prep['slice_axis']}" if prep.get("slice_axis") else "",
+                 f"resized to {prep['size']}" if prep.get("size") else ""]  # fmt: skip
+        text = "; ".join(p for p in parts if p)
+        if text:
+            found.setdefault(run.dataset, set()).add(text)
+    return [{"dataset": d, "text": " | ".join(sorted(t))} for d, t in sorted(found.items())]

@@ -26,8 +26,11 @@ __all__ = ["ablation_table", "cost_table", "empty_table", "published_table", "su
 NOT_AVAILABLE = "not available"
 
 
-def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Verdict table ("Does MORSE help?"): difference with 95% CI, Holm-corrected p, and which side is better."""
+def verdict_table(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, str]] = frozenset()
+                  ) -> pd.DataFrame:  # fmt: skip
+    """Verdict table ("Does MORSE help?"): difference with 95% CI, Holm-corrected p, the smallest
+    difference the experiment could detect (80 % power at the row's Holm level), and which side
+    is better; an ``under_trained`` head's refined rows say so instead of naming a side."""
     rows = comparisons[comparisons["metric"].isin(HEADLINE)].copy()
     if rows.empty:
         return pd.DataFrame()
@@ -42,6 +45,8 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         better = {"variant": str(r.variant), "reference": str(r.reference_variant)}.get(
             str(r.better), str(r.better)
         )
+        if str(r.output) == "refined" and (str(r.dataset), str(r.backbone), str(r.variant)) in under_trained:
+            better = "not evidence (under-trained head)"
         out.append(
             {
                 "dataset": r.dataset,
@@ -58,6 +63,7 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
                 "p (Holm)": fmt_p(r.p_holm),
                 "effect size": f"{fmt(r.effect_size, 2)} ({r.effect_size_name})",
                 "seed SD": fmt(r.seed_sd, k),
+                "min. detectable difference": fmt(getattr(r, "min_detectable_difference", None), k),
                 "better": better,
             }
         )

@@ -11,9 +11,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 
 from morse.analysis import stats
 from morse.analysis.inputs import Run
+from morse.analysis.report.adequacy import UNDER_TRAINED_SENTENCE
 from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing
 from morse.analysis.vocabulary import (
     HEADLINE,
@@ -25,7 +27,7 @@ from morse.analysis.vocabulary import (
     variant_rank,
 )  # fmt: skip
 
-__all__ = ["gain_sections", "phantom_datasets", "protocol_lines", "significance",
+__all__ = ["detectable", "gain_sections", "phantom_datasets", "protocol_lines", "significance",
            "verdict_sentences"]  # fmt: skip
 
 
@@ -95,24 +97,45 @@ def phantom_datasets(datasets: Iterable[str], runs: Sequence[Run], config: dict 
     return found
 
 
-def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
-    """One plain sentence per MORSE-vs-baseline comparison group."""
+def detectable(row: Any) -> str:
+    """"this experiment could have detected differences of at least X <unit>" (80 % power at the
+    row's Holm level), from comparisons.csv ``min_detectable_difference``."""
+    metric = str(row.metric)
+    mdd = getattr(row, "min_detectable_difference", None)
+    if is_missing(mdd) or not math.isfinite(float(mdd)):
+        return "the smallest detectable difference could not be estimated (too few paired cases or no spread)"
+    unit = METRICS[metric].unit if metric in METRICS else metric
+    level = getattr(row, "mdd_alpha", None)
+    at = "" if is_missing(level) else f" (80 % power at Holm level {float(level):.3g})"
+    return f"this experiment could have detected differences of at least {fmt(mdd, digits(metric))} {unit}{at}"
+
+
+def verdict_sentences(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, str]] = frozenset()
+                      ) -> list[str]:  # fmt: skip
+    """One plain sentence per MORSE-vs-baseline comparison group; the refined output of an
+    ``under_trained`` head (dataset, backbone, variant) gets no better/worse verdict."""
     rows = comparisons[
         comparisons["metric"].isin(HEADLINE)
         & comparisons["variant"].astype(str).str.startswith("morse")
         & (comparisons["reference_variant"].astype(str) == "baseline")
     ]
-    sentences = []
+    sentences: list[str] = []
     keys = ["dataset", "backbone", "variant", "output"]
     for (dataset, backbone, variant, output), group in rows.groupby(keys, sort=True):
+        head = f"{dataset} / {backbone}, {variant} [{output}] vs baseline: "
+        if output == "refined" and (dataset, backbone, variant) in under_trained:
+            sentences.append(Markup("{}<strong>{}</strong> (numbers in the table below).").format(
+                head, UNDER_TRAINED_SENTENCE))  # fmt: skip
+            continue
         parts = []
-        for r in group.sort_values("metric").itertuples(index=False):
+        order = group["metric"].map({m: i for i, m in enumerate(HEADLINE)})
+        for r in group.assign(_m=order).sort_values("_m").itertuples(index=False):
             verdict = {"variant": f"{variant} better", "reference": "baseline better"}.get(
                 str(r.better), "no difference")
             parts.append(f"{metric_label(str(r.metric))}: {verdict} "
                          f"({fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric)))}, "
-                         f"p_holm {fmt_p(r.p_holm)})")  # fmt: skip
-        sentences.append(f"{dataset} / {backbone}, {variant} [{output}] vs baseline: " + "; ".join(parts))
+                         f"p_holm {fmt_p(r.p_holm)}; {detectable(r)})")  # fmt: skip
+        sentences.append(head + "; ".join(parts))
     return sentences
 
 
@@ -134,9 +157,14 @@ _SUBJECTS = {
 }  # fmt: skip
 
 
-def _gain_clause(row: Any, kind: str, variant: str) -> str:
-    """One clause of the gain sentence, worded from the difference, its CI and p_holm only."""
+def _gain_clause(row: Any, kind: str, variant: str, untrained: bool = False) -> str:
+    """One clause of the gain sentence, worded from the difference, its CI and p_holm only (an
+    under-trained head's refined output: no better/worse wording at all)."""
     metric = str(row.metric)
+    if untrained and kind == "refined":
+        return f"the head is {UNDER_TRAINED_SENTENCE}"
+    if untrained and kind == "refinement":
+        return "nor is refinement vs its own coarse output"
     k = digits(metric)
     unit = METRICS[metric].unit if metric in METRICS else metric
     name = display_name(variant)
@@ -153,6 +181,11 @@ def _gain_clause(row: Any, kind: str, variant: str) -> str:
         return f"refinement {'improves on' if better else 'worsens'} its own coarse output by {size}"
     subject = f"{name}'s coarse output" if kind == "coarse" else "its refined output"
     return f"{subject} is {'better' if better else 'worse'} than the baseline by {size}"
+
+
+def _mdd_cell(row: Any) -> str:
+    """The minimum detectable difference of a comparison row, in the metric's digits."""
+    return fmt(getattr(row, "min_detectable_difference", None), digits(str(row.metric)))
 
 
 _GAIN_KINDS = {("coarse", "baseline", "coarse"): "coarse", ("refined", "baseline", "coarse"): "refined",
@@ -180,12 +213,13 @@ def _gain_rows(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]]) ->
     return rows[keep]
 
 
-def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] = frozenset()
-                  ) -> list[dict[str, Any]]:  # fmt: skip
+def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] = frozenset(),
+                  under_trained: set[tuple[str, str, str]] = frozenset()) -> list[dict[str, Any]]:  # fmt: skip
     """Section "Where does the gain come from?": per dataset x backbone x head variant, the
     coarse-vs-baseline, refined-vs-baseline and refined-vs-coarse comparisons of the headline
     metrics as a table and one sentence per metric. Ablation variants (``ablated``: their
-    dataset, backbone, variant) are left to their own section."""
+    dataset, backbone, variant) are left to their own section; the refined output of an
+    ``under_trained`` head is named as such instead of being called better or worse."""
     if comparisons.empty:
         return []
     rows = _gain_rows(comparisons, set(ablated))
@@ -196,12 +230,13 @@ def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] 
     groups = rows.groupby(["dataset", "backbone", "variant"], sort=False)
     for dataset, backbone, variant in sorted(groups.groups, key=lambda k: (k[0], k[1], variant_rank(k[2]))):
         group = groups.get_group((dataset, backbone, variant))
+        untrained = (dataset, backbone, variant) in under_trained
         group = group.assign(metric_order=group["metric"].map({m: i for i, m in enumerate(HEADLINE)}),
                              kind_order=group["gain_kind"].map(order)).sort_values(
             ["metric_order", "kind_order"])  # fmt: skip
         sentences = []
         for _, by_metric in group.groupby("metric_order", sort=True):
-            text = "; ".join(_gain_clause(r, r.gain_kind, variant) for r in by_metric.itertuples(index=False))
+            text = "; ".join(_gain_clause(r, r.gain_kind, variant, untrained) for r in by_metric.itertuples(index=False))
             sentences.append({"metric": metric_label(str(by_metric["metric"].iloc[0])),
                               "text": text[:1].upper() + text[1:] + "."})  # fmt: skip
         table = [
@@ -210,9 +245,12 @@ def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] 
              "reference mean": fmt(r.mean_reference, digits(str(r.metric))),
              "variant mean": fmt(r.mean_variant, digits(str(r.metric))),
              "difference [95% CI]": fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric))),
-             "p (Holm)": fmt_p(r.p_holm), "verdict at 0.05": significance(r.p_holm).split(": ", 1)[-1]}
+             "p (Holm)": fmt_p(r.p_holm),
+             "verdict at 0.05": "not evidence (under-trained head)" if untrained and r.gain_kind != "coarse"
+             else significance(r.p_holm).split(": ", 1)[-1],
+             "min. detectable difference": _mdd_cell(r)}
             for r in group.itertuples(index=False)
         ]  # fmt: skip
-        out.append({"title": f"{dataset} / {backbone}: {variant}", "sentences": sentences,
+        out.append({"title": f"{dataset} / {backbone}: {variant}", "sentences": sentences, "under_trained": untrained,
                     "html": html_table(pd.DataFrame(table))})  # fmt: skip
     return out

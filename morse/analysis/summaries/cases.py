@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,12 +67,25 @@ def per_class_points(metrics: pd.DataFrame, names: Sequence[str]) -> pd.DataFram
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
-def training_curves(logs: pd.DataFrame) -> pd.DataFrame:
-    """Loss (and point loss where logged) per dataset x backbone x variant x iteration: mean and
-    SD over seeds and the number of seeds (``column`` names the logged quantity)."""
+#: The train_log.csv columns the training curves summarise.
+TRAINING_COLUMNS = ("loss", "point_loss", "coarse_point_loss", "point_accuracy", "coarse_point_accuracy")
+
+
+def training_curves(logs: pd.DataFrame, without_head: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+    """Loss, and where logged the head's point loss and accuracy and the coarse logits' loss and
+    accuracy at the same points, per dataset x backbone x variant x iteration: mean and SD over
+    seeds and the number of seeds (``column`` names the logged quantity). Variants named in
+    ``without_head`` (dataset, backbone, variant) keep only their loss: a bare backbone logs a
+    point loss of 0 that measures nothing."""
+    headless = set(without_head)
+    if headless and len(logs):
+        keys = zip(logs["dataset"].astype(str), logs["backbone"].astype(str), logs["variant"].astype(str), strict=True)
+        mask = [k in headless for k in keys]
+        logs = logs.copy()
+        logs.loc[mask, [c for c in TRAINING_COLUMNS[1:] if c in logs.columns]] = float("nan")
     columns = ["dataset", "backbone", "variant", "column", "iteration", "mean", "std", "n_seeds"]
     parts = []
-    for column in ("loss", "point_loss"):
+    for column in TRAINING_COLUMNS:
         if column not in logs.columns or not logs[column].notna().any():
             continue
         data = logs.dropna(subset=[column])

@@ -1,0 +1,104 @@
+"""Section "Is the head trained?": refinement at the pixels it overwrote, and the point-loss plateau.
+
+The numbers come from :func:`morse.analysis.refinement.refinement_table` (the aggregated
+``refinement.csv``) and :func:`morse.analysis.convergence.plateau_table` (the run records'
+``point_loss_plateau``); this module only formats them and names the under-trained heads, whose
+refined output the verdict and gain wording then refuse to read as evidence about the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from markupsafe import Markup
+
+from morse.analysis.convergence import plateau_table
+from morse.analysis.inputs import Run
+from morse.analysis.refinement import ALL_STEPS, UNDER_TRAINED, refinement_table
+from morse.analysis.report.format import fmt, fmt_ci, is_missing
+from morse.analysis.vocabulary import variant_rank
+
+__all__ = ["UNDER_TRAINED_SENTENCE", "adequacy_rows", "adequacy_table", "plateau_display", "under_trained",
+           "under_trained_sentences"]  # fmt: skip
+
+#: What the report says of a head whose refinement breaks more pixels than it fixes.
+UNDER_TRAINED_SENTENCE = "under-trained: its refined output is not evidence about the method"
+Key = tuple[str, str, str]
+
+
+def adequacy_rows(refinement: pd.DataFrame | None, metrics: pd.DataFrame) -> pd.DataFrame:
+    """:func:`refinement_table` for every step ("1".."S" and "all"); empty without refinement.csv."""
+    if refinement is None:
+        return pd.DataFrame()
+    return refinement_table(refinement, metrics, step=None)
+
+
+def under_trained(table: pd.DataFrame) -> set[Key]:
+    """(dataset, backbone, variant) whose head is under-trained over all subdivision steps."""
+    if table.empty:
+        return set()
+    hit = table[(table["step"] == ALL_STEPS) & (table["verdict"] == UNDER_TRAINED)]
+    return {(str(d), str(b), str(v)) for d, b, v in hit[["dataset", "backbone", "variant"]].itertuples(index=False)}
+
+
+def _pct(value: object) -> str:
+    return "n/a" if is_missing(value) else f"{100.0 * float(value):.1f} %"
+
+
+def adequacy_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The head-adequacy table: per dataset x backbone x variant x step, the pooled accuracies at
+    the overwritten pixels, fixed / broken counts, the per-case change with its CI, the verdict."""
+    if table.empty:
+        return pd.DataFrame()
+    table = table.assign(_v=table["variant"].astype(str).map(variant_rank),
+                         _s=table["step"].map(lambda s: (s == ALL_STEPS, str(s))))  # fmt: skip
+    table = table.sort_values(["dataset", "backbone", "_v", "_s"], kind="mergesort")
+
+    def count(value: object) -> str:
+        return "–" if is_missing(value) else str(int(value))
+
+    return pd.DataFrame([{
+        "dataset": r.dataset, "backbone": r.backbone, "variant": r.variant,
+        "step": "–" if is_missing(r.step) else ("all steps" if r.step == ALL_STEPS else str(r.step)),
+        "cases × seeds": "–" if is_missing(r.n_cases) else f"{int(r.n_cases)} × {int(r.n_seeds)}",
+        "overwritten pixels": count(r.overwritten),
+        "coarse accuracy": _pct(r.coarse_accuracy), "refined accuracy": _pct(r.refined_accuracy),
+        "fixed": count(r.fixed), "broken": count(r.broken),
+        "per-case change [95% CI]": "–" if is_missing(r.case_mean_change) else
+        fmt_ci(r.case_mean_change, r.ci_low, r.ci_high, 3),
+        "verdict": r.verdict,
+    } for r in table.itertuples(index=False)])  # fmt: skip
+
+
+def under_trained_sentences(table: pd.DataFrame) -> list[Markup]:
+    """One sentence per under-trained head (escaped text, the verdict in bold)."""
+    if table.empty:
+        return []
+    hit = table[(table["step"] == ALL_STEPS) & (table["verdict"] == UNDER_TRAINED)]
+    return [Markup("{} / {}, {}: <strong>{}</strong> (at the pixels refinement overwrote it broke {} "
+                   "correct coarse labels and fixed {}).").format(
+        r.dataset, r.backbone, r.variant, UNDER_TRAINED_SENTENCE, int(r.broken), int(r.fixed))
+        for r in hit.itertuples(index=False)]  # fmt: skip
+
+
+def plateau_display(runs: Sequence[Run]) -> pd.DataFrame:
+    """Per head run: has the point loss reached its plateau (yes / no / undetermined), the
+    relative change of its smoothed value over the last window ± SE, the end loss."""
+    table = plateau_table(run.info for run in runs)
+    if table.empty:
+        return pd.DataFrame()
+
+    def converged(value: object) -> str:
+        return "undetermined" if is_missing(value) else ("yes" if bool(value) else "no")
+
+    def change(value: object, se: object) -> str:
+        return "n/a" if is_missing(value) else f"{100.0 * float(value):+.1f} % ± {_pct(se)}"
+
+    return pd.DataFrame([{
+        "dataset": r.dataset, "backbone": r.backbone, "variant": r.variant, "seed": r.seed,
+        "point loss on its plateau": converged(r.converged),
+        "fall over the last window ± SE (of its mean)": change(r.relative_change, r.relative_change_se),
+        "plateau below": _pct(r.threshold), "end point loss": fmt(r.end_loss, 4),
+        "log rows in window": r.n_rows,
+    } for r in table.itertuples(index=False)])  # fmt: skip
