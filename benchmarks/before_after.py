@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import VARIANT_GRID, Setting, _flops, build  # noqa: E402
+from run import VARIANT_GRID, Setting, _flops, build, write_table  # noqa: E402
 
 from morse.method import CoarseLoss  # noqa: E402
 
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             row["inference_speedup"] = row["inference_s_before"] / row["inference_s_after"]
             rows.append(row)
             print(row, flush=True)
-    table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    write_table(pd.DataFrame(rows), args.out)
 
 
 if __name__ == "__main__":

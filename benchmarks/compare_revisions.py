@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import VARIANT_GRID, Setting, _flops  # noqa: E402
+from run import VARIANT_GRID, Setting, _flops, write_table  # noqa: E402
 
 import morse.method as current  # noqa: E402
 from baselines import build_backbone  # noqa: E402
@@ -155,10 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(row)
                 print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()},
                       flush=True)
-    table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    write_table(pd.DataFrame(rows), args.out)
 
 
 if __name__ == "__main__":

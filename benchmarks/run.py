@@ -226,6 +226,13 @@ def profile_ops(fn: Callable[[], None], device: torch.device) -> pd.DataFrame:
     return table.sort_values("self_s", ascending=False, ignore_index=True)
 
 
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write a results table as CSV (creating its folder) and print it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+
+
 def _flops(fn: Callable[[], None]) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
