@@ -1,6 +1,6 @@
 """Fidelity: this project's ``morse`` head computes the authors' 2D MORSE head, number for number.
 
-``data/morse_head_2d.npz`` (see ``data/README.md``) holds the weights, inputs and outputs of the
+``golden/morse_head_2d.npz`` (see ``golden/README.md``) holds the weights, inputs and outputs of the
 authors' own ``PointRend`` class (dense experts with stochastic gating, implicit head, width 256,
 five experts, 9 classes) in evaluation mode. Their state dict is loaded into a ``Segmenter`` with
 the faithful ``morse`` configuration through an explicit parameter-name mapping, and every stored
@@ -20,7 +20,7 @@ from torch import nn
 from morse.method import Segmenter, resolve_head_config
 from morse.method.sampling import point_sample
 
-GOLDEN = Path(__file__).parent / "data" / "morse_head_2d.npz"
+GOLDEN = Path(__file__).parent / "golden" / "morse_head_2d.npz"
 ATOL = 1e-5
 CHANNELS = [256, 128, 64, 32, 16]
 CLASSES = 9
