@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from morse.engine.evaluate import evaluate_run
 
     metrics = evaluate_run(Path(args.run_dir), Path(args.data), threads=args.threads,
-                           progress=not args.no_progress, settings=args.settings)
+                           progress=not args.no_progress, settings=args.settings, split=args.split)
     summary = metrics.groupby("output")["dice"].mean()
     print(f"evaluated {args.run_dir}: mean Dice " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--settings", type=_json_arg,
                    help="evaluation settings as JSON (e.g. {\"slice_batch\": 16}); default: run.json's")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="the cases to score: test (default) or val, for choosing settings without "
+                        "looking at the test split; outputs overwrite the run folder's")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)

@@ -6,7 +6,9 @@ against iteration; the *relative change* is the line's fall across the window di
 window's mean point loss. The point loss is on its plateau (``converged``) when that relative
 change is below ``threshold`` (default 5 %): a loss still falling faster than that over the
 last fifth was stopped in the middle of its descent. A rising line counts as a plateau (it is not
-descending). Fewer than three finite log rows in the window give ``converged = None``.
+descending). Fewer than three finite log rows in the window give ``converged = None``. Each
+``train_log.csv`` row is the mean over the ``log_every`` steps since the previous row, so the fit
+does not chase single-batch noise.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ def qualitative_slice(label: np.ndarray) -> int:
 
 
 def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: bool = True,
-                 settings: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Evaluate ``run_dir/model.pt`` on every test case, both outputs for head variants.
+                 settings: dict[str, Any] | None = None, split: str = "test") -> pd.DataFrame:
+    """Evaluate ``run_dir/model.pt`` on every case of ``split`` (the test split; "val" is for
+    choosing settings without touching it), both outputs for head variants.
 
     Writes ``run_dir/metrics.csv`` (one row per output x case x class),
     ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case),
@@ -49,9 +50,11 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     torch.set_num_threads(threads)
     run: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
     info = read_dataset_info(data_root)
-    cases = info.splits.get("test", [])
+    if split not in ("val", "test"):
+        raise ValueError(f"evaluate on the 'val' or the 'test' split, not {split!r}")
+    cases = info.splits.get(split, [])
     if not cases:
-        raise ValueError(f"dataset {info.name!r} at {data_root} has an empty test split; nothing to evaluate")
+        raise ValueError(f"dataset {info.name!r} at {data_root} has an empty {split} split; nothing to evaluate")
     mismatch = dataset_mismatch(run.get("data"), info, data_root)
     if mismatch:
         raise ValueError(f"{data_root} is not the prepared dataset {run_dir} was trained on ({mismatch}); "

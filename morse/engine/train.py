@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from monai.utils import set_determinism
@@ -140,11 +141,13 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
 
 @dataclass
 class TrainingState:
-    """What a resumed run carries on: the next iteration, the log so far, the wall time spent."""
+    """What a resumed run carries on: the next iteration, the log so far, the steps since the
+    last log row (their values are averaged into the next row), the wall time spent."""
 
     iteration: int = 0
     log_rows: list[dict[str, Any]] = field(default_factory=list)
     elapsed_before: float = 0.0
+    pending: list[dict[str, float]] = field(default_factory=list)
 
 
 def train_run(
@@ -240,7 +243,8 @@ def resume_or_initialise(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"])
-        return TrainingState(saved["iteration"], list(saved["log"]), saved["elapsed_s"])
+        return TrainingState(saved["iteration"], list(saved["log"]), saved["elapsed_s"],
+                             list(saved.get("pending", [])))
     if run.get("protocol") == "two_stage" and run["variant"] != "pretrain":
         if init_from is None:
             raise ValueError(f"run {_run_name(run)} uses protocol two_stage but no pretrained model was given")
@@ -267,13 +271,15 @@ def _train_iterations(
                                device, checkpoint_path)
         done = iteration + 1
         elapsed = state.elapsed_before + time.perf_counter() - started
+        state.pending.append(step_values(losses, model.point_stats))
         if done % settings["log_every"] == 0 or done == max_iterations:
-            state.log_rows.append(log_row(done, losses, model.point_stats, elapsed))
-            bar.set_postfix(loss=f"{losses['loss']:.4f}")
+            state.log_rows.append(log_row(done, state.pending, elapsed))
+            state.pending = []
+            bar.set_postfix(loss=f"{state.log_rows[-1]['loss']:.4f}")
         if done % settings["checkpoint_every"] == 0 and done < max_iterations:
             save_checkpoint(checkpoint_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "iteration": done, "log": state.log_rows, "rng": rng_state(),
+                "iteration": done, "log": state.log_rows, "pending": state.pending, "rng": rng_state(),
                 "elapsed_s": elapsed, "config_hash": run["config_hash"],
             })
     state.iteration = max_iterations
@@ -320,15 +326,24 @@ def training_step(
 POINT_STAT_COLUMNS = ("point_accuracy", "coarse_point_loss", "coarse_point_accuracy")
 
 
-def log_row(done: int, losses: dict[str, float], point_stats: dict[str, torch.Tensor],
-            seconds: float) -> dict[str, Any]:
-    """One train_log.csv row: the step's losses and, at its sampled training points, the point
-    head's accuracy and the coarse logits' cross-entropy and accuracy (NaN without a head)."""
+def step_values(losses: dict[str, float], point_stats: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One step's loss terms and its point diagnostics (NaN without a head), as floats."""
     stats = {name: float(point_stats[name]) if name in point_stats else math.nan
              for name in POINT_STAT_COLUMNS}
-    return {"iteration": done, "loss": losses["loss"], "coarse_loss": losses["coarse_loss"],
-            "point_loss": losses["point_loss"], **stats, "point_weight": losses["point_weight"],
-            "lr": losses["lr"], "seconds": seconds}
+    return {**losses, **stats}
+
+
+def log_row(done: int, steps: list[dict[str, float]], seconds: float) -> dict[str, Any]:
+    """One train_log.csv row for the ``steps`` since the previous row (``log_every`` of them):
+    the means of their losses and of the point diagnostics at their sampled training points
+    (the point head's accuracy, the coarse logits' cross-entropy and accuracy); ``point_weight``
+    and ``lr`` of the last step. Means over the interval, not one batch: the plateau criterion
+    fits a line to these rows, and single-batch point losses are noisy."""
+    mean = {name: float(np.mean([s[name] for s in steps]))
+            for name in ("loss", "coarse_loss", "point_loss", *POINT_STAT_COLUMNS)}
+    return {"iteration": done, "loss": mean["loss"], "coarse_loss": mean["coarse_loss"],
+            "point_loss": mean["point_loss"], **{n: mean[n] for n in POINT_STAT_COLUMNS},
+            "point_weight": steps[-1]["point_weight"], "lr": steps[-1]["lr"], "seconds": seconds}
 
 
 def run_record(

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from training_runs import assert_same_weights, kill_after_checkpoint, make_run
+from training_runs import assert_same_log, assert_same_weights, kill_after_checkpoint, make_run
 from workflow_runner import TINY_CONFIG
 
 from morse.config import run_config, validate_config
@@ -223,3 +223,50 @@ def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_pre
     same = predict_volume_2d(model_no_steps, image, (32, 32), torch.device("cpu"))
     assert np.array_equal(same["refined"], same["coarse"])
     assert np.array_equal(same["coarse"], out["coarse"])  # the coarse output ignores the head
+
+
+def test_validation_scoring_reads_only_the_val_cases(tiny_raw: Path, tmp_path: Path) -> None:
+    """``split="val"`` (how benchmarks/head_budget.py chooses a budget) scores the val cases and
+    none of the test cases; any other split name is refused."""
+    from morse.data.prepare import prepare_nifti_dataset
+    from morse.data.prepared import read_dataset_info
+
+    data = tmp_path / "prepared"
+    prepare_nifti_dataset(tiny_raw, data, name="phantom", spatial_dims=2, test_fraction=0.25,
+                          val_fraction=0.25)
+    info = read_dataset_info(data)
+    assert info.splits["val"] and not set(info.splits["val"]) & set(info.splits["test"])
+    train_run(make_run("morse", iterations=1), data, tmp_path / "run", progress=False)
+    metrics = evaluate_run(tmp_path / "run", data, progress=False, split="val")
+    assert sorted(set(metrics["case"])) == sorted(info.splits["val"])
+    refinement = pd.read_csv(tmp_path / "run" / "refinement.csv", dtype={"case": str})
+    assert sorted(set(refinement["case"])) == sorted(info.splits["val"])
+    with pytest.raises(ValueError, match="'val' or the 'test' split, not 'train'"):
+        evaluate_run(tmp_path / "run", data, progress=False, split="train")
+
+
+def test_log_rows_are_means_over_the_logging_interval(
+    tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row with log_every=3 holds the means of the three per-step rows (log_every=1) it
+    covers, lr and point weight of its last step; a resume in mid-interval keeps that."""
+    train_run(make_run("morse", iterations=6, log_every=1), tiny_prepared, tmp_path / "each",
+              progress=False)
+    every = pd.read_csv(tmp_path / "each" / "train_log.csv")
+    train_run(make_run("morse", iterations=6, log_every=3), tiny_prepared, tmp_path / "three",
+              progress=False)
+    three = pd.read_csv(tmp_path / "three" / "train_log.csv")
+    assert list(three["iteration"]) == [3, 6]
+    for column in ("loss", "coarse_loss", "point_loss", "point_accuracy", "coarse_point_loss"):
+        expected = [every[column][:3].mean(), every[column][3:].mean()]
+        np.testing.assert_allclose(three[column], expected, rtol=1e-6)
+        assert every[column][:3].nunique() > 1  # a mean, not one step's value
+    np.testing.assert_array_equal(three["lr"], every["lr"].iloc[[2, 5]])
+    # killed after the checkpoint of iteration 2, inside the first logging interval
+    resumed = make_run("morse", iterations=6, log_every=3, checkpoint_every=2)
+    kill_after_checkpoint(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(resumed, tiny_prepared, tmp_path / "resumed", progress=False)
+    monkeypatch.undo()
+    train_run(resumed, tiny_prepared, tmp_path / "resumed", progress=False)
+    assert_same_log(tmp_path / "resumed" / "train_log.csv", tmp_path / "three" / "train_log.csv")
