@@ -61,3 +61,20 @@ def test_plateau_table_lists_head_runs_only():
                            {**keys, "variant": "baseline", "point_loss_plateau": None}])
     assert list(table["variant"]) == ["morse"]
     assert not table.loc[0, "converged"] and table.loc[0, "relative_change"] == plateau["relative_change"]
+
+
+def test_a_fall_within_its_noise_is_a_plateau_and_one_beyond_it_is_not():
+    """The criterion is one-sided at 95 %: fall - 1.645 SE against the 5 % threshold. Rows
+    alternate +-a around a line of mean 1 falling by f over the window, so the SE is known."""
+    t = np.arange(810, T + 1, 10)  # 20 rows in the last fifth
+    a = 0.1
+    residual = a * np.where(np.arange(t.size) % 2 == 0, 1.0, -1.0)
+    residual -= residual.mean()
+    se = np.sqrt((residual**2).sum() / (t.size - 2) / ((t - t.mean()) ** 2).sum()) * 200
+    for fall in (0.05 + 1.0 * se, 0.05 + 2.5 * se):
+        loss = 1.0 - fall * (t - 900) / 200 + residual
+        result = point_loss_plateau(t, loss, T)
+        assert result["relative_change_se"] == pytest.approx(se, rel=0.15)  # residual ~ fit residual
+        assert result["relative_change"] > 0.05  # the bare estimate is above the threshold either way
+        assert result["converged"] is bool(fall < 0.05 + 1.645 * se)
+    assert point_loss_plateau(t[-7:], (1.0 - 0.5 * t / T)[-7:], T)["converged"] is None  # 7 rows

@@ -11,7 +11,7 @@ import pandas as pd
 from test_report import _section, build_report, make_results
 
 from morse.analysis.refinement import REFINEMENT_COLUMNS
-from morse.analysis.report.adequacy import UNDER_TRAINED_SENTENCE
+from morse.analysis.report.adequacy import HURTS_CONVERGED, UNDER_TRAINED_SENTENCE
 from morse.data.fingerprint import dataset_record
 
 CLASSES = ["aorta", "gallbladder"]
@@ -39,9 +39,12 @@ def _edit_run(root: Path, variant: str, **fields: object) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
 
 
-def _report(tmp_path: Path, fixed: int, broken: int, mdd: bool = True) -> str:
+def _report(tmp_path: Path, fixed: int, broken: int, mdd: bool = True, plateau: bool | None = None) -> str:
     root = make_results(tmp_path / "results", classes=CLASSES)
     _refinement(root, fixed, broken)
+    if plateau is not None:
+        _edit_run(root, "morse", point_loss_plateau={"converged": plateau, "relative_change": 0.01,
+                                                     "relative_change_se": 0.04, "threshold": 0.05})
     if mdd:
         comparisons = pd.read_csv(root / "comparisons.csv")
         comparisons["min_detectable_difference"] = [0.04567, 0.05, 1.234, 2.0]
@@ -75,6 +78,20 @@ def test_under_trained_head_refined_output_gets_no_verdict(tmp_path: Path) -> No
     assert UNDER_TRAINED_SENTENCE in gain
     assert "its refined output is better" not in gain and "its refined output is worse" not in gain
     assert "coarse output is better than the baseline" in gain  # HD95 coarse, p_holm 0.0312
+
+
+def test_a_converged_head_that_breaks_more_is_evidence_not_under_training(tmp_path: Path) -> None:
+    """Broken > fixed with the point loss on its plateau: named as such, and its refined output
+    keeps its verdicts; the same counts with a loss still falling stay under-trained."""
+    html = _report(tmp_path / "converged", fixed=3, broken=10, plateau=True)
+    head = _section(html, "head")
+    assert HURTS_CONVERGED in head and UNDER_TRAINED_SENTENCE not in html
+    assert "the head is trained, and at this setting refinement does not help" in head
+    refined = next(s for s in _items(_section(html, "verdict")) if "[refined]" in s)
+    assert "baseline better" in refined  # judged like any output
+    html = _report(tmp_path / "falling", fixed=3, broken=10, plateau=False)
+    assert f"<strong>{UNDER_TRAINED_SENTENCE}</strong>" in _section(html, "head")
+    assert HURTS_CONVERGED not in html
 
 
 def test_trained_head_keeps_its_verdicts(tmp_path: Path) -> None:

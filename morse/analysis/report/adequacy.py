@@ -19,19 +19,43 @@ from morse.analysis.refinement import ALL_STEPS, UNDER_TRAINED, refinement_table
 from morse.analysis.report.format import fmt, fmt_ci, is_missing
 from morse.analysis.vocabulary import variant_rank
 
-__all__ = ["UNDER_TRAINED_SENTENCE", "adequacy_rows", "adequacy_table", "plateau_display", "under_trained",
-           "under_trained_sentences"]  # fmt: skip
+__all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "adequacy_rows", "adequacy_table", "converged_heads",
+           "plateau_display", "under_trained", "under_trained_sentences"]  # fmt: skip
 
 #: What the report says of a head whose refinement breaks more pixels than it fixes.
 UNDER_TRAINED_SENTENCE = "under-trained: its refined output is not evidence about the method"
+#: The verdict of a head that breaks more than it fixes although every seed's point loss is on
+#: its plateau: trained, and its refinement does not help at this setting.
+HURTS_CONVERGED = "breaks more than it fixes (point loss on its plateau)"
+HURTS_CONVERGED_SENTENCE = ("its refinement breaks more than it fixes although its point loss is on its "
+                            "plateau in every seed: the head is trained, and at this setting refinement "
+                            "does not help; its refined output is evidence of that")
 Key = tuple[str, str, str]
 
 
-def adequacy_rows(refinement: pd.DataFrame | None, metrics: pd.DataFrame) -> pd.DataFrame:
-    """:func:`refinement_table` for every step ("1".."S" and "all"); empty without refinement.csv."""
+def converged_heads(runs: Sequence[Run]) -> set[Key]:
+    """(dataset, backbone, variant) whose every head run's point loss is on its plateau."""
+    table = plateau_table(run.info for run in runs)
+    if table.empty:
+        return set()
+    every = table.groupby(["dataset", "backbone", "variant"])["converged"].agg(
+        lambda c: bool(c.notna().all() and c.astype(bool).all()))
+    return {(str(d), str(b), str(v)) for (d, b, v), ok in every.items() if ok}
+
+
+def adequacy_rows(refinement: pd.DataFrame | None, metrics: pd.DataFrame,
+                  converged: set[Key] = frozenset()) -> pd.DataFrame:
+    """:func:`refinement_table` for every step ("1".."S" and "all"); empty without refinement.csv.
+    A head that breaks more than it fixes is "under-trained" unless it is in ``converged`` (its
+    point loss on its plateau in every seed): then :data:`HURTS_CONVERGED`."""
     if refinement is None:
         return pd.DataFrame()
-    return refinement_table(refinement, metrics, step=None)
+    table = refinement_table(refinement, metrics, step=None)
+    keys = list(zip(table["dataset"].astype(str), table["backbone"].astype(str),
+                    table["variant"].astype(str), strict=True))
+    trained = pd.Series([key in converged for key in keys], index=table.index)
+    table.loc[(table["verdict"] == UNDER_TRAINED) & trained, "verdict"] = HURTS_CONVERGED
+    return table
 
 
 def under_trained(table: pd.DataFrame) -> set[Key]:
@@ -72,13 +96,15 @@ def adequacy_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def under_trained_sentences(table: pd.DataFrame) -> list[Markup]:
-    """One sentence per under-trained head (escaped text, the verdict in bold)."""
+    """One sentence per head that breaks more than it fixes (escaped text, the verdict in bold):
+    under-trained, or trained and not helping (:data:`HURTS_CONVERGED`)."""
     if table.empty:
         return []
-    hit = table[(table["step"] == ALL_STEPS) & (table["verdict"] == UNDER_TRAINED)]
+    sentence = {UNDER_TRAINED: UNDER_TRAINED_SENTENCE, HURTS_CONVERGED: HURTS_CONVERGED_SENTENCE}
+    hit = table[(table["step"] == ALL_STEPS) & table["verdict"].isin(sentence)]
     return [Markup("{} / {}, {}: <strong>{}</strong> (at the pixels refinement overwrote it broke {} "
                    "correct coarse labels and fixed {}).").format(
-        r.dataset, r.backbone, r.variant, UNDER_TRAINED_SENTENCE, int(r.broken), int(r.fixed))
+        r.dataset, r.backbone, r.variant, sentence[r.verdict], int(r.broken), int(r.fixed))
         for r in hit.itertuples(index=False)]  # fmt: skip
 
 
@@ -99,6 +125,6 @@ def plateau_display(runs: Sequence[Run]) -> pd.DataFrame:
         "dataset": r.dataset, "backbone": r.backbone, "variant": r.variant, "seed": r.seed,
         "point loss on its plateau": converged(r.converged),
         "fall over the last window ± SE (of its mean)": change(r.relative_change, r.relative_change_se),
-        "plateau below": _pct(r.threshold), "end point loss": fmt(r.end_loss, 4),
+        "still falling if fall − 1.645 SE exceeds": _pct(r.threshold), "end point loss": fmt(r.end_loss, 4),
         "log rows in window": r.n_rows,
     } for r in table.itertuples(index=False)])  # fmt: skip

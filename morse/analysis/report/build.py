@@ -88,7 +88,7 @@ def build_report(
     refinement_path = results_dir / "refinement.csv"
     has_refinement = refinement_path.exists()
     head_rows = adequacy.adequacy_rows(read_refinement([refinement_path]) if has_refinement else None,
-                                       data.metrics)  # fmt: skip
+                                       data.metrics, adequacy.converged_heads(variant_runs))  # fmt: skip
     untrained = adequacy.under_trained(head_rows)
     machines = provenance.machines(variant_runs)
     figures_dir.mkdir(parents=True, exist_ok=True)
