@@ -9,7 +9,8 @@ whose training cases are split once more into ``train`` and ``val`` (``--val-cas
 checks that its test split is exactly the config's test split (it is never evaluated), then, per
 candidate and seed, trains the config's variants (pretraining included under ``two_stage``) with
 the candidate's overrides and evaluates them on the ``val`` cases. A candidate is a JSON object of
-top-level config keys merged one level deep (``train``, ``method``, ``variants``, ...), and a
+top-level config keys merged one level deep (``train``, ``method``, ...; ``variants`` replaces
+the config's), and a
 dataset-level ``train`` override of the config keeps precedence, so give 3D budgets as
 ``{"datasets_train": {...}}``.
 
@@ -43,12 +44,13 @@ from morse.data.sources import fetch_dataset, prepare_dataset  # noqa: E402
 
 
 def _merge(config: dict[str, Any], candidate: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """The config with the candidate's top-level keys merged one level deep."""
+    """The config with the candidate's top-level keys merged one level deep (``variants``
+    replaced: the candidate's are the variants trained)."""
     merged = json.loads(json.dumps(config))
     for key, value in candidate.items():
         if key == "datasets_train":
             merged["datasets"][dataset].setdefault("train", {}).update(value)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "variants":
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value

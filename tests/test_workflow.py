@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from workflow_runner import ROOT, run_snakemake, workflow_env
 
 
@@ -189,8 +190,9 @@ def test_dry_run_lists_the_whole_plan_with_pretraining_feeding_every_variant(
         # 7 dataset x backbone pairs (heart/vnet the optional extra) x 3 seeds pretrain; 7 pairs x 4
         # variants x 3 seeds + 13 ablation points on synapse/unet x 3 seeds train
         assert counts["pretrain"] == 21 and counts["train"] == 7 * 4 * 3 + 13 * 3
-    else:
-        assert counts["pretrain"] == 2 * 3 and counts["train"] == (4 + 2) * 3
+    else:  # 2 dataset x backbone pairs; 4 variants in 2D, 2 in 3D; per seed of the config
+        seeds = len(yaml.safe_load((ROOT / "config" / config_name).read_text())["seeds"])
+        assert counts["pretrain"] == 2 * seeds and counts["train"] == (4 + 2) * seeds
     assert counts["evaluate"] == counts["train"]
     # every train job's inputs include its seed's pretraining model
     train_blocks = [block for block in out.split("\nrule ") if block.startswith("train:")]
