@@ -47,6 +47,8 @@ def _merge(config: dict[str, Any], candidate: dict[str, Any], dataset: str) -> d
     """The config with the candidate's top-level keys merged one level deep (``variants``
     replaced: the candidate's are the variants trained)."""
     merged = json.loads(json.dumps(config))
+    merged["datasets"] = {dataset: merged["datasets"][dataset]}  # the others are not trained here
+    merged["backbones"] = {b: merged["backbones"][b] for b in merged["datasets"][dataset]["backbones"]}
     for key, value in candidate.items():
         if key == "datasets_train":
             merged["datasets"][dataset].setdefault("train", {}).update(value)
