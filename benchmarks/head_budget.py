@@ -87,6 +87,7 @@ def tuning_dataset(config: dict[str, Any], dataset: str, val_cases: int, out: Pa
 
 def _train_and_score(job: dict[str, Any]) -> dict[str, Any]:
     """One run: train (or reuse) and, for variants, evaluate on the val cases."""
+    from morse.analysis.convergence import point_loss_plateau
     from morse.analysis.refinement import read_refinement, refinement_totals
     from morse.engine.evaluate import evaluate_run
     from morse.engine.train import train_run
@@ -113,8 +114,12 @@ def _train_and_score(job: dict[str, Any]) -> dict[str, Any]:
                    overwritten=int(every["overwritten"]),
                    coarse_accuracy=float(every["coarse_accuracy"]),
                    refined_accuracy=float(every["refined_accuracy"]))
-    plateau = record.get("point_loss_plateau") or {}
-    row.update(converged=plateau.get("converged"), relative_change=plateau.get("relative_change"))
+    # the plateau from the log with the current criterion (a reused run.json may predate it)
+    log = pd.read_csv(out_dir / "train_log.csv")
+    if not log["coarse_point_loss"].isna().all():
+        plateau = point_loss_plateau(log["iteration"], log["point_loss"], run["train"]["iterations"])
+        row.update(converged=plateau["converged"], relative_change=plateau["relative_change"],
+                   relative_change_se=plateau["relative_change_se"])
     return row
 
 
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(curves):
         plot_curves(curves, out / "head_budget.png")
     columns = [c for c in ("candidate", "variant", "seed", "iterations", "fixed", "broken",
-                           "converged", "relative_change", "val_dice_coarse", "val_dice_refined",
+                           "converged", "relative_change", "relative_change_se", "val_dice_coarse", "val_dice_refined",
                            "wall_time_s") if c in table]
     print(table[columns].to_string(index=False))
 
