@@ -203,7 +203,12 @@ def main(argv: list[str] | None = None) -> None:
         name, sep, payload = text.partition("=")
         if not sep:
             parser.error(f"--candidate {text!r}: write NAME=JSON")
-        candidates[name] = json.loads(payload)
+        try:
+            candidates[name] = json.loads(payload)
+        except json.JSONDecodeError as error:
+            parser.error(f"--candidate {name}: not JSON ({error}); e.g. {name}='{{\"train\": {{\"iterations\": 600}}}}'")
+        if not isinstance(candidates[name], dict):
+            parser.error(f"--candidate {name}: give a JSON object of config keys")
     out = Path(args.out) / args.dataset
     data = tuning_dataset(config, args.dataset, args.val_cases, out)
     pretrains, variants = plan_jobs(config, candidates, args.dataset, args.seeds, data, out)
