@@ -20,9 +20,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import VARIANT_GRID, Setting, _flops, build, write_table  # noqa: E402
-
-from morse.method import CoarseLoss  # noqa: E402
+from run import VARIANT_GRID, Setting, _flops, build, step_closures, write_table  # noqa: E402
 
 
 def _set_fast(model: torch.nn.Module, fast: bool) -> None:
@@ -50,23 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         base, extra = grid[label]
         for width in args.widths:
             model = build(setting, base, {**extra, "expert_width": width}, args.classes, "cpu")
-            optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-            loss_fn = CoarseLoss()
             g = torch.Generator().manual_seed(1)
             x = torch.randn(args.batch, 1, args.size, args.size, generator=g)
             y = torch.randint(0, args.classes, (args.batch, args.size, args.size), generator=g)
-
-            def step(model=model, optimizer=optimizer, loss_fn=loss_fn, x=x, y=y) -> None:
-                model.train()
-                coarse, aux = model(x, y)
-                loss = loss_fn(coarse, y) + sum(aux.values(), torch.zeros(()))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-
-            def infer(model=model, x=x) -> None:
-                model.eval()
-                model.predict(x)
+            step, infer = step_closures(model, x, y)
 
             times: dict[tuple[str, str], list[float]] = {}
             for fast in (True, False):  # warm-up both paths

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import VARIANT_GRID, Setting, _flops, write_table  # noqa: E402
+from run import VARIANT_GRID, Setting, _flops, step_closures, write_table  # noqa: E402
 
 import morse.method as current  # noqa: E402
 from baselines import build_backbone  # noqa: E402
@@ -67,26 +67,6 @@ def build(method: ModuleType, setting: Setting, base: str, overrides: dict, clas
     return method.Segmenter(backbone, classes, method.resolve_head_config(base, overrides))
 
 
-def closures(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """(training step, inference) callables of one model on the fixed batch."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    loss_fn = current.CoarseLoss()
-
-    def step() -> None:
-        model.train()
-        coarse, aux = model(x, y)
-        loss = loss_fn(coarse, y) + sum(aux.values(), torch.zeros(()))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer() -> None:
-        model.eval()
-        model.predict(x)
-
-    return step, infer
-
-
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -117,15 +97,15 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         old = import_revision(args.rev, Path(tmp))
-        baseline = closures(build(current, setting, "baseline", {}, args.classes), x, y)
+        baseline = step_closures(build(current, setting, "baseline", {}, args.classes), x, y)
         for label in args.variants:
             base, extra = grid[label]
             for width in args.widths:
                 overrides = {**extra, "expert_width": width}
                 fns = {
                     "baseline": baseline,
-                    "before": closures(build(old, setting, base, overrides, args.classes), x, y),
-                    "after": closures(build(current, setting, base, overrides, args.classes), x, y),
+                    "before": step_closures(build(old, setting, base, overrides, args.classes), x, y),
+                    "after": step_closures(build(current, setting, base, overrides, args.classes), x, y),
                 }
                 for step, infer in fns.values():  # warm-up
                     step()

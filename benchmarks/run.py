@@ -254,6 +254,33 @@ def build(setting: Setting, base: str, overrides: dict[str, Any], classes: int, 
     return Segmenter(backbone, classes, config).to(device)
 
 
+def step_closures(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(training step, inference) of ``model`` on the fixed batch ``x, y``: forward, the coarse
+    loss plus the point losses, backward and an SGD step as in training; ``predict``. Shared by
+    every benchmark script so that they time the same step."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    loss_fn = CoarseLoss()
+
+    def step() -> None:
+        model.train()
+        with autocast():
+            coarse, aux = model(x, y)
+        loss = loss_fn(coarse.float(), y) + sum(aux.values(), torch.zeros((), device=x.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer() -> None:
+        model.eval()
+        with autocast():
+            model.predict(x)
+
+    return step, infer
+
+
 def measure_variant(
     setting: Setting, label: str, base: str, overrides: dict[str, Any], classes: int,
     repeats: int, warmup: int, device: torch.device, path: str = "fast", amp: bool = False,
@@ -282,27 +309,11 @@ def measure_variant(
         (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
         if use_amp else contextlib.nullcontext
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    loss_fn = CoarseLoss()
     g = torch.Generator().manual_seed(1)
     shape = (setting.batch, 1) + (setting.size,) * setting.spatial_dims
     x = torch.randn(shape, generator=g).to(device)
     y = torch.randint(0, classes, (setting.batch,) + shape[2:], generator=g).to(device)
-
-    def step() -> None:
-        model.train()
-        with autocast():
-            coarse, aux = model(x, y)
-        loss = loss_fn(coarse.float(), y) + sum(aux.values(), torch.zeros((), device=device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer() -> None:
-        model.eval()
-        with autocast():
-            model.predict(x)
-
+    step, infer = step_closures(model, x, y, autocast)
     train = _measure(step, repeats, warmup, device)
     inference = _measure(infer, repeats, 1, device)
     row = {
