@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import arms, facets, grid, no_data, output_colour, save, style
+from morse.analysis.plots.style import arms, facet_grid, output_colour, save, style
 
 __all__ = ["boundary_figure", "plot_boundary_errors"]
 
@@ -16,10 +16,8 @@ def boundary_figure(rates: pd.DataFrame) -> Figure:
     """:func:`~morse.analysis.summaries.boundary_rates.boundary_error_rates`, one panel per
     dataset x backbone; line gid ``<variant>:<output>``, band gid
     ``band:<variant>:<output>``."""
-    panels = facets(rates) if len(rates) else []
-    fig, axes = grid(len(panels), 1, 7.5, 3.6)
+    panels, fig, axes = facet_grid(rates, 1, 7.5, 3.6)
     if not panels:
-        no_data(axes[0, 0])
         return fig
     for row, (dataset, backbone) in enumerate(panels):
         ax = axes[row, 0]

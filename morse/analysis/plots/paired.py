@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, grid, no_data, save, style
+from morse.analysis.plots.style import facet_grid, no_data, save, style
 from morse.analysis.vocabulary import (
     HEADLINE,
     higher_is_better,
@@ -27,10 +27,8 @@ def paired_cases_figure(case_means: pd.DataFrame, variant: str = "morse",
     (coarse), variant (refined) where available. Each case line has gid ``case:<case>``; the
     bold mean line has gid ``mean``."""
     metric_names = [m for m in HEADLINE if m in set(case_means["metric"])]
-    panels = facets(case_means)
-    fig, axes = grid(len(panels), len(metric_names), 4.2, 3.8, extra_width=0.5)
-    if not panels or not metric_names:
-        no_data(axes[0, 0])
+    panels, fig, axes = facet_grid(case_means, len(metric_names), 4.2, 3.8, extra_width=0.5)
+    if not panels:
         return fig
     for row, (dataset, backbone) in enumerate(panels):
         for col, metric in enumerate(metric_names):

@@ -12,8 +12,7 @@ from matplotlib.lines import Line2D
 
 from morse.analysis.plots.style import (
     arms,
-    facets,
-    grid,
+    facet_grid,
     no_data,
     output_colour,
     save,
@@ -35,15 +34,14 @@ def per_class_figure(points: pd.DataFrame) -> Figure:
     per class and case)."""
     metric_names = [m for m in HEADLINE if m in set(points["metric"])]
     first = points[points["metric"] == metric_names[0]] if metric_names else points
-    panels = facets(first)
     n_classes = max(1, first["class"].nunique()) if len(first) else 1
     n_groups = max(1, len(arms(first))) if len(first) else 1
     width = max(6.0, min(30.0, 0.32 * n_classes * n_groups + 2.0))
     per_row = 1 if width > MAX_PAIRED_WIDTH or len(metric_names) < 2 else 2
     metric_rows = max(1, math.ceil(len(metric_names) / per_row))
-    fig, axes = grid(len(panels) * metric_rows, per_row, width, 3.6)
-    if not panels or not metric_names:
-        no_data(axes[0, 0])
+    panels, fig, axes = facet_grid(first, per_row if metric_names else 0, width, 3.6,
+                                   rows_per_facet=metric_rows)
+    if not panels:
         return fig
     if len(metric_names) % per_row:  # at most one free slot (two panels a row) per block
         for row in range(len(panels)):

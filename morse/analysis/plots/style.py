@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from morse.analysis.vocabulary import output_rank, variant_colour, variant_rank
 from morse.data.atomic import atomic_path
 
-__all__ = ["arms", "facets", "grid", "new_figure", "no_data", "output_colour", "save", "seeded", "style"]
+__all__ = ["arms", "facet_grid", "facets", "grid", "new_figure", "no_data", "output_colour", "save", "seeded", "style"]
 
 _RC = {"svg.hashsalt": "morse-bench", "svg.fonttype": "path", "figure.dpi": 100}
 
@@ -94,6 +94,20 @@ def facets(frame: pd.DataFrame) -> list[tuple[str, str]]:
         return []
     pairs = frame[["dataset", "backbone"]].drop_duplicates().itertuples(index=False)
     return sorted((str(d), str(b)) for d, b in pairs)
+
+
+def facet_grid(
+    frame: pd.DataFrame, cols: int, cell_width: float, cell_height: float,
+    extra_width: float = 0.0, rows_per_facet: int = 1,
+) -> tuple[list[tuple[str, str]], Figure, np.ndarray]:
+    """(dataset, backbone) facets of ``frame`` and a :func:`grid` with ``rows_per_facet`` rows
+    per facet and ``cols`` columns. Without facets or columns the facet list is empty and the
+    single panel is marked "no data": the caller returns the figure."""
+    panels = facets(frame) if cols else []
+    fig, axes = grid(len(panels) * rows_per_facet, cols, cell_width, cell_height, extra_width)
+    if not panels:
+        no_data(axes[0, 0])
+    return panels, fig, axes
 
 
 def arms(frame: pd.DataFrame) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from morse.analysis.plots.style import facets, grid, no_data, save, style
+from morse.analysis.plots.style import facet_grid, save, style
 from morse.analysis.vocabulary import variant_colour, variant_order
 
 __all__ = ["PANELS", "plot_training_curves", "training_figure"]
@@ -43,10 +43,8 @@ def training_figure(curves: pd.DataFrame) -> Figure:
     ``variant:<variant>``."""
     logged = set(curves["column"])
     columns = [title for title, lines in PANELS.items() if logged & {c for c, _, _ in lines}]
-    panels = facets(curves)
-    fig, axes = grid(len(panels), len(columns), 5.0, 3.4, extra_width=1.5)
-    if not panels or not columns:
-        no_data(axes[0, 0])
+    panels, fig, axes = facet_grid(curves, len(columns), 5.0, 3.4, extra_width=1.5)
+    if not panels:
         return fig
     for row, (dataset, backbone) in enumerate(panels):
         sub = curves[(curves["dataset"] == dataset) & (curves["backbone"] == backbone)]
