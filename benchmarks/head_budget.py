@@ -38,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from morse.config import PRETRAIN, load_config, pretrain_config, run_config  # noqa: E402
+from morse.config import PRETRAIN, load_config, pretrain_config, run_config, validate_config  # noqa: E402
 from morse.data.prepared import read_dataset_info  # noqa: E402
 from morse.data.sources import fetch_dataset, prepare_dataset  # noqa: E402
 
@@ -129,7 +129,7 @@ def plan_jobs(config: dict[str, Any], candidates: dict[str, dict[str, Any]], dat
     pretrains: dict[str, dict[str, Any]] = {}
     variants = []
     for name, candidate in candidates.items():
-        merged = load_config_dict(_merge(config, candidate, dataset))
+        merged = validate_config(_merge(config, candidate, dataset))
         backbone = merged["datasets"][dataset]["backbones"][0]
         chosen = merged["datasets"][dataset].get("variants") or list(merged["variants"])
         for seed in seeds:
@@ -145,13 +145,6 @@ def plan_jobs(config: dict[str, Any], candidates: dict[str, dict[str, Any]], dat
                 variants.append({"run": run, "data": str(data), "init": init, "candidate": name,
                                  "out_dir": str(out / "runs" / name / variant / f"seed{seed}")})
     return list(pretrains.values()), variants
-
-
-def load_config_dict(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate a config given as a dict (load_config reads files)."""
-    from morse.config import validate_config
-
-    return validate_config(config)
 
 
 def learning_curves(jobs: list[dict[str, Any]]) -> pd.DataFrame:
