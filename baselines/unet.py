@@ -8,8 +8,31 @@ from __future__ import annotations
 
 import torch
 from monai.networks.nets import BasicUNet
+from monai.networks.nets.basic_unet import UpCat
 
 from baselines.registry import register
+
+
+class _UpCatPadOnlyIfNeeded(UpCat):
+    """MONAI's UpCat, but the replicate padding runs only when a side actually needs it.
+
+    UpCat pads the upsampled map with ``F.pad(x, [0, 0, ...], "replicate")`` even when the
+    sizes already match (every input divisible by 16): an identity, but one whose backward
+    ``torch.compile`` cannot trace on CPU (torch 2.13: "expected ... stride" from the fake
+    ``replication_pad2d_backward``). Same outputs and gradients, same state dict.
+    """
+
+    def forward(self, x: torch.Tensor, x_e: torch.Tensor | None) -> torch.Tensor:
+        if x_e is None or not self.is_pad:
+            return super().forward(x, x_e)
+        x_0 = self.upsample(x)
+        pad = [0] * (2 * (x.dim() - 2))
+        for i in range(x.dim() - 2):
+            if x_e.shape[-i - 1] != x_0.shape[-i - 1]:
+                pad[2 * i + 1] = 1
+        if any(pad):
+            x_0 = torch.nn.functional.pad(x_0, pad, "replicate")
+        return self.convs(torch.cat([x_e, x_0], dim=1))
 
 
 class FeatureUNet(BasicUNet):
@@ -25,6 +48,8 @@ class FeatureUNet(BasicUNet):
             features=widths,
             **options,
         )
+        for upcat in (self.upcat_4, self.upcat_3, self.upcat_2, self.upcat_1):
+            upcat.__class__ = _UpCatPadOnlyIfNeeded  # same module, compile-friendly padding
         self.spatial_dims = spatial_dims
         self.feature_channels = [widths[4], widths[3], widths[2], widths[1], widths[5]]
         # Input side lengths must be divisible by this for the skip connections to line up.

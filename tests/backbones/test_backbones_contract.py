@@ -105,3 +105,26 @@ def test_builtin_input_size_rules_are_the_builders_own() -> None:
     assert {n: f for n, f in own.items() if f is not None} == BUILTIN_INPUT_SIZE_CHECKS
     assert BUILTIN_INPUT_SIZE_CHECKS["unetr"]([96, 96, 96], {}) is None
     assert "img_size [96, 96, 96]" in BUILTIN_INPUT_SIZE_CHECKS["unetr"]([32, 32, 32], {})
+
+
+@pytest.mark.parametrize("size", [32, 30])  # 30: 15 -> 7 px down, 7 -> 14 up, padded to 15
+def test_unet_upcat_matches_monai_with_and_without_padding(size: int) -> None:
+    """The UNet's UpCat skips only the all-zero replicate padding (for torch.compile): outputs
+    and gradients equal MONAI's own UpCat.forward, including when a side must be padded."""
+    from monai.networks.nets.basic_unet import UpCat
+
+    torch.manual_seed(0)
+    model = build_backbone("unet", 1, NUM_CLASSES, 2)
+    x, _ = _batch((2, 1, size, size))
+    x1 = model.down_1(model.conv_0(x))
+    x2 = model.down_2(x1)
+    needs_pad = 2 * x2.shape[-1] != x1.shape[-1]
+    assert needs_pad == (size == 30)
+    ours = model.upcat_2(x2, x1)
+    monai = UpCat.forward(model.upcat_2, x2, x1)
+    assert ours.shape == (2, 32, size // 2, size // 2)
+    assert torch.equal(ours, monai)
+    grads = [torch.autograd.grad(out.square().sum(), list(model.upcat_2.parameters()))
+             for out in (ours, monai)]
+    for ours_grad, monai_grad in zip(*grads, strict=True):
+        assert torch.equal(ours_grad, monai_grad)

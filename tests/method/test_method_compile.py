@@ -16,6 +16,7 @@ import torch
 from method_toys import synthetic_batch
 from test_method_equivalence import _close
 
+from baselines import build_backbone
 from morse.method import Segmenter, resolve_head_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -33,17 +34,22 @@ def _train_outputs(model: Segmenter, image, target):
     return loss, grads
 
 
-@pytest.mark.parametrize("overrides", [{}, {"fusion": "pointwise"}])
-def test_compiled_segmenter_matches_eager(toy_backbone, overrides, device):
+@pytest.mark.parametrize(("backbone", "overrides"), [
+    ("toy", {}), ("toy", {"fusion": "pointwise"}),
+    ("unet", {}),  # the paper's UNet: its UpCat padding once broke the compiled backward
+])
+def test_compiled_segmenter_matches_eager(toy_backbone, backbone, overrides, device):
     from torch._inductor import config as inductor_config
 
     torch.manual_seed(0)
     head = resolve_head_config("morse", {"num_points": 40, "subdivision_points": 30, **overrides})
-    eager = Segmenter(toy_backbone(2), 3, head).to(device)
+    net = toy_backbone(2) if backbone == "toy" else build_backbone("unet", 1, 3, 2)
+    eager = Segmenter(net, 3, head).to(device)
     compiled = copy.deepcopy(eager)
     compiled.compile()
     assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints unchanged
-    image, target = (t.to(device) for t in synthetic_batch(2, size=16))
+    size = 16 if backbone == "toy" else 32  # the UNet: a 2 x 2 bottleneck, not 1 x 1
+    image, target = (t.to(device) for t in synthetic_batch(2, size=size))
     torch._dynamo.reset()
     with inductor_config.patch(fallback_random=True):
         loss_c, grads_c = _train_outputs(compiled, image, target)
