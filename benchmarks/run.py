@@ -375,6 +375,9 @@ def step_costs(
                     f"peak {row['train_peak_mb']:.0f} MB",
                     flush=True,
                 )
+    if not rows:
+        raise SystemExit("run.py: every variant failed (see the [skip] lines above); "
+                         "nothing measured, nothing written")
     peaks.append({"when": "after", "gflops": matmul_peak(device)})
     peak = statistics.median(p["gflops"] for p in peaks)
     table = pd.DataFrame(rows)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +70,17 @@ def test_matmul_conv_classification_and_peak():
                "void at::native::vectorized_elementwise_kernel"):
         assert not run.is_matmul_or_conv(op), op
     assert run.matmul_peak(run.torch.device("cpu"), size=128, repeats=2) > 0
+
+
+def test_a_run_where_every_variant_fails_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    run = _load_run()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(run, "measure_variant", fail)
+    monkeypatch.setattr(run, "matmul_peak", lambda device: 100.0)
+    with pytest.raises(SystemExit, match="every variant failed"):
+        run.main(["--quick", "--variants", "baseline", "--no-loader", "--out", str(tmp_path / "out")])
+    assert "out of memory (simulated)" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
