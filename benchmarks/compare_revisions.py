@@ -16,6 +16,8 @@ counted FLOPs. Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pandas as pd
 import torch
@@ -38,8 +40,14 @@ from baselines import build_backbone  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def import_revision(rev: str, dest: Path) -> ModuleType:
-    """``morse.method`` as it was at ``rev``, imported from a ``git archive`` under ``dest``."""
+def import_revision(rev: str, dest: Path) -> SimpleNamespace:
+    """``Segmenter`` and ``resolve_head_config`` of ``morse.method`` as it was at ``rev``,
+    imported from a ``git archive`` under ``dest``.
+
+    Every submodule of the old package is imported while it is the one in ``sys.modules`` and
+    the two names are resolved then: ``morse.method`` loads ``Segmenter`` lazily (a module
+    ``__getattr__``), so reading it after the current package is restored would silently give
+    the current code (as it did for revisions after e9313c3, until this was fixed)."""
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse"],
         check=True, capture_output=True,
@@ -51,7 +59,12 @@ def import_revision(rev: str, dest: Path) -> ModuleType:
         del sys.modules[key]
     sys.path.insert(0, str(dest))
     try:
-        import morse.method as old
+        import morse.method as package
+
+        for info in pkgutil.walk_packages(package.__path__, "morse.method."):
+            importlib.import_module(info.name)
+        old = SimpleNamespace(Segmenter=package.Segmenter,
+                              resolve_head_config=package.resolve_head_config)
     finally:
         sys.path.remove(str(dest))
         for key in [k for k in sys.modules if k == "morse" or k.startswith("morse.")]:
@@ -60,8 +73,11 @@ def import_revision(rev: str, dest: Path) -> ModuleType:
     return old
 
 
-def build(method: ModuleType, setting: Setting, base: str, overrides: dict, classes: int):
-    """The Segmenter of ``method`` (a ``morse.method`` module), seeded like benchmarks/run.py."""
+def build(
+    method: ModuleType | SimpleNamespace, setting: Setting, base: str, overrides: dict, classes: int
+):
+    """The Segmenter of ``method`` (``morse.method`` or :func:`import_revision`'s namespace),
+    seeded like benchmarks/run.py."""
     torch.manual_seed(0)
     backbone = build_backbone(setting.backbone, 1, classes, setting.spatial_dims, **setting.options)
     return method.Segmenter(backbone, classes, method.resolve_head_config(base, overrides))

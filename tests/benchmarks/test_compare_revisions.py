@@ -1,0 +1,56 @@
+"""benchmarks/compare_revisions.py really times the old code: the lazily loaded ``Segmenter`` of
+an archived revision comes from the archive, not from the working tree."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None
+    or subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode,
+    reason="needs the project's git history",
+)
+
+
+def _load():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "compare_revisions", ROOT / "benchmarks" / "compare_revisions.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_the_old_revision_s_code_is_the_archived_one(tmp_path):
+    compare = _load()
+    old = compare.import_revision("HEAD", tmp_path)
+    code_files = {
+        "segmenter": old.Segmenter.forward.__code__.co_filename,
+        "config": old.resolve_head_config.__code__.co_filename,
+    }
+    for name, path in code_files.items():
+        assert Path(path).is_relative_to(tmp_path), (name, path)
+    current = compare.current.Segmenter.forward.__code__.co_filename
+    assert not Path(current).is_relative_to(tmp_path)
+    # the current package is back in place, and both build the same model from the same seed
+    setting = compare.Setting("unet2d_32", "unet", 2, 32, 1)
+    models = [compare.build(m, setting, "morse", {"expert_width": 8}, 3).eval()
+              for m in (old, compare.current)]
+    assert type(models[0]) is not type(models[1])
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(models[0](x), models[1](x), rtol=1e-5, atol=1e-5)
