@@ -55,7 +55,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from baselines import build_backbone
 from morse.method import CoarseLoss, Segmenter, resolve_head_config
@@ -85,6 +85,13 @@ VARIANT_GRID: list[tuple[str, str, dict[str, Any]]] = [
     ("morse_pointwise", "morse", {"fusion": "pointwise"}),
     ("morse_coarse_gate", "morse", {"gate_resolution": "coarse"}),
 ]
+
+
+_aten = torch.ops.aten
+INPLACE_FLOP_FORMULAS = {
+    _aten.baddbmm_: flop_registry[_aten.baddbmm].__wrapped__,  # the raw shape formula
+    _aten.addmm_: flop_registry[_aten.addmm].__wrapped__,
+}
 
 
 def settings(quick: bool) -> list[Setting]:
@@ -234,7 +241,10 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def _flops(fn: Callable[[], None]) -> float:
-    counter = FlopCounterMode(display=False)
+    """GFLOP of one call of ``fn`` (matrix products and convolutions). torch's counter has no
+    formula for the in-place products (``baddbmm_``, ``addmm_``) the point heads accumulate
+    with, so they get their out-of-place twins' formulas: same arithmetic."""
+    counter = FlopCounterMode(display=False, custom_mapping=INPLACE_FLOP_FORMULAS)
     with counter:
         fn()
     return counter.get_total_flops() / 1e9

@@ -91,42 +91,31 @@ def grouped_point_mlp(
 
     ``features`` holds each head's own input rows, ``coarse`` (N, C) and ``coords`` (N, d) are
     shared. Exactly :meth:`PointHead.forward` per head, rearranged: a layer applied to
-    ``cat([h, coarse])`` is ``W_h h + W_c coarse + b``, so the coarse-logit terms (with the
-    biases, through a column of ones) of every layer of every head are one product computed
-    once, no concatenation is materialised, each layer is one ``baddbmm`` over the G heads
-    (the point-wise mixture's K scale heads in one call), and the Fourier features, which need
-    no gradient, get their own product instead of a gradient row per point.
+    ``cat([h, coarse])`` is ``W_h h + W_c coarse + b``. Each layer's output starts as its bias
+    plus the small product with the C coarse-logit columns (one ``baddbmm``) and the big product
+    is accumulated into it in place (``baddbmm_``): no concatenation, split or strided copy of
+    an (N, width) tensor, each layer one call over the G heads (the point-wise mixture's K scale
+    heads together), and the Fourier features, which need no gradient, get their own product
+    instead of a gradient row per point.
     """
     first = heads[0]
     num_classes = coarse.shape[1]
     layers = [list(head.layers) + [head.predictor] for head in heads]
-    weights = [_stack([hl[i].weight[:, :, 0] for hl in layers]) for i in range(len(layers[0]))]
-    # coarse-logit columns + bias of every layer, all heads: one (G, N, sum of widths) product
-    coarse_cols = torch.cat(
-        [torch.cat([w[:, :, -num_classes:], _stack([hl[i].bias for hl in layers]).unsqueeze(2)], 2)
-         for i, w in enumerate(weights)],
-        dim=1,
-    )
-    ones = torch.ones(coarse.shape[0], 1, dtype=coarse.dtype, device=coarse.device)
-    coarse_terms = torch.matmul(torch.cat([coarse, ones], dim=1), coarse_cols.transpose(1, 2))
-    coarse_terms = coarse_terms.split([w.shape[1] for w in weights], dim=2)
+    coarse_rows = coarse.unsqueeze(0).expand(len(heads), *coarse.shape)
     h = features
-    in_features = features.shape[2]
-    w0 = weights[0]
-    if first.fourier is not None:
-        fourier_matrix = _stack([head.fourier.matrix for head in heads])  # (G, d, F)
-        phase = (2.0 * math.pi) * torch.matmul(2.0 * coords - 1.0, fourier_matrix)
-        fourier = torch.cat([torch.sin(phase), torch.cos(phase)], dim=2).to(features.dtype)
-        num_fourier = fourier.shape[2]
-        out = torch.baddbmm(coarse_terms[0], fourier, w0[:, :, :num_fourier].transpose(1, 2))
-        out = torch.baddbmm(
-            out, h, w0[:, :, num_fourier:num_fourier + in_features].transpose(1, 2)
-        )
-    else:
-        out = torch.baddbmm(coarse_terms[0], h, w0[:, :, :in_features].transpose(1, 2))
-    for i in range(1, len(weights)):
-        h = torch.relu(out)
-        out = torch.baddbmm(coarse_terms[i], h, weights[i][:, :, :-num_classes].transpose(1, 2))
+    for i in range(len(layers[0])):
+        weight = _stack([hl[i].weight[:, :, 0] for hl in layers])  # (G, out, in)
+        bias = _stack([hl[i].bias for hl in layers]).unsqueeze(1)  # (G, 1, out)
+        out = torch.baddbmm(bias, coarse_rows, weight[:, :, -num_classes:].transpose(1, 2))
+        if i == 0 and first.fourier is not None:
+            fourier_matrix = _stack([head.fourier.matrix for head in heads])  # (G, d, F)
+            phase = (2.0 * math.pi) * torch.matmul(2.0 * coords - 1.0, fourier_matrix)
+            fourier = torch.cat([torch.sin(phase), torch.cos(phase)], dim=2).to(features.dtype)
+            out.baddbmm_(fourier, weight[:, :, :fourier.shape[2]].transpose(1, 2))
+            weight = weight[:, :, fourier.shape[2]:]
+        out.baddbmm_(h, weight[:, :, :h.shape[2]].transpose(1, 2))
+        if i + 1 < len(layers[0]):
+            h = torch.relu_(out)
     return out
 
 

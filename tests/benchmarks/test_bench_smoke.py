@@ -84,3 +84,14 @@ def test_a_run_where_every_variant_fails_says_so_and_writes_nothing(tmp_path, mo
         run.main(["--quick", "--variants", "baseline", "--no-loader", "--out", str(tmp_path / "out")])
     assert "out of memory (simulated)" in capsys.readouterr().out
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_in_place_products_are_counted_like_their_out_of_place_twins():
+    """The point heads accumulate with baddbmm_, which torch's FLOP counter alone skips."""
+    run = _load_run()
+    torch = run.torch
+    a, b, c = torch.randn(2, 64, 32), torch.randn(2, 32, 16), torch.zeros(2, 64, 16)
+    expected = 2 * 2 * 64 * 32 * 16 / 1e9  # 2 FLOP per multiply-add, hand-computed
+    assert run._flops(lambda: torch.baddbmm(c, a, b)) == expected
+    assert run._flops(lambda: c.clone().baddbmm_(a, b)) == expected
+    assert run._flops(lambda: c[0].clone().addmm_(a[0], b[0])) == expected / 2
