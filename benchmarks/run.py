@@ -175,7 +175,7 @@ def _measure(fn: Callable[[], None], repeats: int, warmup: int, device: torch.de
 
 # aten ops (CPU self time) and CUDA kernel names (device self time) of matmul/conv work
 _ATEN_MATMUL_CONV = re.compile(
-    r"(mm|bmm|addmm|addbmm|baddbmm|matmul|linear|einsum|conv\d?d|conv_transpose\d?d"
+    r"(mm|bmm|addmm_?|addbmm_?|baddbmm_?|matmul|linear|einsum|conv\d?d|conv_transpose\d?d"
     r"|_?convolution(_backward)?|_?(mkldnn|cudnn|miopen)_convolution.*|_?slow_conv.*)"
 )
 _KERNEL_MATMUL_CONV = re.compile(r"gemm|conv|xmma|cutlass|wgrad|dgrad|fprop", re.IGNORECASE)

@@ -62,11 +62,12 @@ def test_measure_variant_rows_and_figure(tmp_path):
 
 def test_matmul_conv_classification_and_peak():
     run = _load_run()
-    for op in ("aten::mm", "aten::bmm", "aten::baddbmm", "aten::addmm", "aten::mkldnn_convolution",
+    for op in ("aten::mm", "aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::addmm", "aten::addmm_",
+               "aten::mkldnn_convolution",
                "aten::convolution_backward", "aten::einsum", "volta_sgemm_128x64_nn"):
         assert run.is_matmul_or_conv(op), op
     for op in ("aten::cat", "aten::mul", "aten::grid_sampler_2d_backward", "aten::addcmul",
-               "aten::upsample_bilinear2d", "aten::commit", "aten::_softmax",
+               "aten::upsample_bilinear2d", "aten::commit", "aten::_softmax", "aten::add_",
                "void at::native::vectorized_elementwise_kernel"):
         assert not run.is_matmul_or_conv(op), op
     assert run.matmul_peak(run.torch.device("cpu"), size=128, repeats=2) > 0
