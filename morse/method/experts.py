@@ -36,6 +36,29 @@ def resize(x: torch.Tensor, size: torch.Size, spatial_dims: int) -> torch.Tensor
     return F.interpolate(x, size=size, mode=interp_mode(spatial_dims), align_corners=False)
 
 
+def separable_resize(x: torch.Tensor, size: torch.Size, spatial_dims: int) -> torch.Tensor:
+    """:func:`resize` as one small matrix product per axis (same weights, float32 round-off).
+
+    (Bi/tri)linear resizing is a composition of 1-D linear resizes, each a matrix R (n_out x
+    n_in, torch's own weights: :func:`_shifted_resize_matrices` with one tap), so the forward
+    and the backward are GEMMs instead of the scatter-style ``upsample_*_backward`` (about 4x
+    cheaper, fwd + bwd, for the expert maps of a UNet at 96 px on 2 CPU cores)."""
+    if x.shape[2:] == size:
+        return x
+    out = x
+    for axis in reversed(range(spatial_dims)):
+        n_in, n_out = out.shape[2 + axis], int(size[axis])
+        if n_in == n_out:
+            continue
+        matrix = _shifted_resize_matrices(n_in, n_out, 1, out)[0]
+        if axis == spatial_dims - 1:
+            out = out @ matrix.T
+        else:  # contract axis with the rows of R: (..., n_in, rest) -> (..., n_out, rest)
+            lead, rest = out.shape[:2 + axis], out.shape[3 + axis:]
+            out = (matrix @ out.reshape(*lead, n_in, math.prod(rest))).view(*lead, n_out, *rest)
+    return out
+
+
 def drop_random_experts(
     weights: torch.Tensor, max_dropped: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,13 +95,20 @@ class PixelMLP(nn.Sequential):
 
 class ScaleExperts(nn.Module):
     """One expert per level: pixel MLP to ``width`` channels, then (bi/tri)linear upsampling
-    (align_corners=False) to the size of the last (finest) level. Output (B, K, width, *spatial)."""
+    (align_corners=False) to the size of the last (finest) level. Output (B, K, width, *spatial).
+    ``fast`` (attribute, default True) upsamples with :func:`separable_resize`; False uses
+    ``F.interpolate`` (the reference)."""
 
     def __init__(self, in_channels: list[int], width: int, spatial_dims: int) -> None:
         super().__init__()
         self.spatial_dims = spatial_dims
         self.width = width
         self.mlps = nn.ModuleList(PixelMLP(c, width, spatial_dims) for c in in_channels)
+        self.fast = True
+
+    def resize(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """One map resized to ``size``: :func:`separable_resize` when ``fast``, else :func:`resize`."""
+        return (separable_resize if self.fast else resize)(x, size, self.spatial_dims)
 
     @property
     def num_experts(self) -> int:
@@ -94,7 +124,7 @@ class ScaleExperts(nn.Module):
     def upsample(self, levels: list[torch.Tensor], size: torch.Size | None = None) -> torch.Tensor:
         """Stack the level maps (B, K, width, *size), resized to ``size`` (default: finest)."""
         size = levels[-1].shape[2:] if size is None else size
-        return torch.stack([resize(level, size, self.spatial_dims) for level in levels], dim=1)
+        return torch.stack([self.resize(level, size) for level in levels], dim=1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Levels (coarse to fine) -> stacked expert maps at the finest level's size."""
@@ -300,11 +330,9 @@ class DenseExpertFusion(nn.Module):
         """sum_k weights[:, k] * resize(levels[k]) without stacking the K upsampled maps: one
         fused multiply-add (``addcmul``) per expert into the (B, W, *spatial) result."""
         size = weights.shape[2:]
-        fused = resize(levels[0], size, self.spatial_dims) * weights[:, :1]
+        fused = self.experts.resize(levels[0], size) * weights[:, :1]
         for k in range(1, len(levels)):
-            fused = torch.addcmul(
-                fused, resize(levels[k], size, self.spatial_dims), weights[:, k:k + 1]
-            )
+            fused = torch.addcmul(fused, self.experts.resize(levels[k], size), weights[:, k:k + 1])
         return fused
 
 

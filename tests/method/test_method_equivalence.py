@@ -18,7 +18,13 @@ import torch.nn.functional as F
 from method_toys import synthetic_batch
 
 from morse.method import HeadConfig, Segmenter, resolve_head_config
-from morse.method.experts import ConcatFusion, DenseExpertFusion, conv_of_resized, resize
+from morse.method.experts import (
+    ConcatFusion,
+    DenseExpertFusion,
+    conv_of_resized,
+    resize,
+    separable_resize,
+)
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -69,6 +75,25 @@ def test_conv_of_resized_equals_conv_of_concatenated_resized_maps(spatial_dims, 
     grads_e = torch.autograd.grad((expected * probe).sum(), [weight, *levels])
     for a, e in zip(grads_a, grads_e, strict=True):
         _close(a, e)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("target", ["finest", "second"])
+def test_separable_resize_equals_interpolate_forward_and_backward(spatial_dims, target):
+    """Up by integer and non-integer factors (2D 2/4/8 -> 16; 3D 2/3/6 -> 8) and, for "second",
+    the finest level shrunk: the per-axis matrix products are torch's own interpolation."""
+    levels = _levels(spatial_dims, requires_grad=True)
+    size = levels[-1 if target == "finest" else -2].shape[2:]
+    g = torch.Generator().manual_seed(5)
+    for level in levels:
+        expected = resize(level, size, spatial_dims)
+        actual = separable_resize(level, size, spatial_dims)
+        assert actual.shape == expected.shape == (*level.shape[:2], *size)
+        _close(actual, expected)
+        probe = torch.randn(expected.shape, generator=g)
+        (grad_a,) = torch.autograd.grad((actual * probe).sum(), level)
+        (grad_e,) = torch.autograd.grad((expected * probe).sum(), level)
+        _close(grad_a, grad_e)
 
 
 def test_conv_of_resized_rejects_a_channel_mismatch():
