@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import VARIANT_GRID, Setting, _flops, step_closures, write_table  # noqa: E402
+from run import VARIANT_GRID, Setting, _flops, settings, step_closures, write_table  # noqa: E402
 
 import morse.method as current  # noqa: E402
 from baselines import build_backbone  # noqa: E402
@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rev", required=True, help="the 'before' commit")
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=96, help="UNet 2D input size")
+    parser.add_argument("--batch", type=int, default=4, help="UNet 2D batch")
+    parser.add_argument("--setting", choices=[s.name for s in settings(quick=False)],
+                        help="one of benchmarks/run.py's settings instead (e.g. unetr_small3d_32)")
     parser.add_argument("--classes", type=int, default=9)
     parser.add_argument("--widths", type=int, nargs="+", default=[32])
     parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"])
@@ -106,10 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     grid = {label: (base, extra) for label, base, extra in VARIANT_GRID}
-    setting = Setting(f"unet2d_{args.size}", "unet", 2, args.size, args.batch)
+    setting = (
+        next(s for s in settings(quick=False) if s.name == args.setting) if args.setting
+        else Setting(f"unet2d_{args.size}", "unet", 2, args.size, args.batch)
+    )
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(args.batch, 1, args.size, args.size, generator=g)
-    y = torch.randint(0, args.classes, (args.batch, args.size, args.size), generator=g)
+    spatial = (setting.size,) * setting.spatial_dims
+    x = torch.randn(setting.batch, 1, *spatial, generator=g)
+    y = torch.randint(0, args.classes, (setting.batch, *spatial), generator=g)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         old = import_revision(args.rev, Path(tmp))
