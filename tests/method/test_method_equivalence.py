@@ -21,6 +21,7 @@ from morse.method import HeadConfig, Segmenter, resolve_head_config
 from morse.method.experts import (
     ConcatFusion,
     DenseExpertFusion,
+    conv1x1,
     conv_of_resized,
     resize,
     separable_resize,
@@ -94,6 +95,26 @@ def test_separable_resize_equals_interpolate_forward_and_backward(spatial_dims, 
         (grad_a,) = torch.autograd.grad((actual * probe).sum(), level)
         (grad_e,) = torch.autograd.grad((expected * probe).sum(), level)
         _close(grad_a, grad_e)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv1x1_equals_the_convolution_forward_and_backward(spatial_dims, bias):
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 12, *([7] * spatial_dims), generator=g).requires_grad_(True)
+    weight = (torch.randn(5, 12, *([1] * spatial_dims), generator=g) / 12**0.5).requires_grad_(True)
+    b = torch.randn(5, generator=g).requires_grad_(True) if bias else None
+    conv = {2: F.conv2d, 3: F.conv3d}[spatial_dims]
+    expected = conv(x, weight, b)
+    actual = conv1x1(x, weight, b)
+    assert actual.shape == expected.shape == (3, 5, *([7] * spatial_dims))
+    _close(actual, expected)
+    inputs = [x, weight] + ([b] if bias else [])
+    probe = torch.randn(expected.shape, generator=g)
+    grads_a = torch.autograd.grad((actual * probe).sum(), inputs)
+    grads_e = torch.autograd.grad((expected * probe).sum(), inputs)
+    for a, e in zip(grads_a, grads_e, strict=True):
+        _close(a, e)
 
 
 def test_conv_of_resized_rejects_a_channel_mismatch():
