@@ -120,8 +120,9 @@ class PixelMLP(nn.Sequential):
         """(B, in, *spatial) -> (B, width, *spatial)."""
         if not self.fast:
             return super().forward(x)
-        for module in self:
-            x = _pointwise_conv(module, x) if isinstance(module, nn.Conv2d | nn.Conv3d) else module(x)
+        for module in self:  # ReLU out of place: in place on the GEMM output's view, autograd
+            # would copy the whole map back in the backward (CopySlices)
+            x = _pointwise_conv(module, x) if isinstance(module, nn.Conv2d | nn.Conv3d) else torch.relu(x)
         return x
 
 
