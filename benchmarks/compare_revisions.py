@@ -48,10 +48,13 @@ def import_revision(rev: str, dest: Path) -> SimpleNamespace:
     the two names are resolved then: ``morse.method`` loads ``Segmenter`` lazily (a module
     ``__getattr__``), so reading it after the current package is restored would silently give
     the current code (as it did for revisions after e9313c3, until this was fixed)."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse"],
-        check=True, capture_output=True,
-    ).stdout
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "morse"], capture_output=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"compare_revisions: cannot export morse/ at {rev!r}: "
+                         f"{result.stderr.decode().strip()} (give a commit of this repository)")
+    archive = result.stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
     saved = {k: m for k, m in sys.modules.items() if k == "morse" or k.startswith("morse.")}

@@ -54,3 +54,9 @@ def test_the_old_revision_s_code_is_the_archived_one(tmp_path):
     x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(models[0](x), models[1](x), rtol=1e-5, atol=1e-5)
+
+
+def test_an_unknown_revision_is_a_clear_error(tmp_path):
+    compare = _load()
+    with pytest.raises(SystemExit, match="cannot export morse/ at 'no-such-revision'"):
+        compare.import_revision("no-such-revision", tmp_path)
