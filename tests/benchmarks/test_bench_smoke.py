@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_run():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load_benchmark
 
 
 def test_measure_variant_rows_and_figure(tmp_path):
-    run = _load_run()
+    run = load_benchmark("run")
     setting = run.Setting("unet2d_32", "unet", 2, 32, 1, num_points=16, subdivision_points=32)
     profiles: list = []
     rows = [
@@ -61,7 +47,7 @@ def test_measure_variant_rows_and_figure(tmp_path):
 
 
 def test_matmul_conv_classification_and_peak():
-    run = _load_run()
+    run = load_benchmark("run")
     for op in ("aten::mm", "aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::addmm", "aten::addmm_",
                "aten::mkldnn_convolution",
                "aten::convolution_backward", "aten::einsum", "volta_sgemm_128x64_nn"):
@@ -74,7 +60,7 @@ def test_matmul_conv_classification_and_peak():
 
 
 def test_a_run_where_every_variant_fails_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    run = _load_run()
+    run = load_benchmark("run")
 
     def fail(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
@@ -89,7 +75,7 @@ def test_a_run_where_every_variant_fails_says_so_and_writes_nothing(tmp_path, mo
 
 def test_in_place_products_are_counted_like_their_out_of_place_twins():
     """The point heads accumulate with baddbmm_, which torch's FLOP counter alone skips."""
-    run = _load_run()
+    run = load_benchmark("run")
     torch = run.torch
     a, b, c = torch.randn(2, 64, 32), torch.randn(2, 32, 16), torch.zeros(2, 64, 16)
     expected = 2 * 2 * 64 * 32 * 16 / 1e9  # 2 FLOP per multiply-add, hand-computed

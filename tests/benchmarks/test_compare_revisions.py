@@ -3,14 +3,13 @@ an archived revision comes from the archive, not from the working tree."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,22 +20,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _load():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "compare_revisions", ROOT / "benchmarks" / "compare_revisions.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def test_the_old_revision_s_code_is_the_archived_one(tmp_path):
-    compare = _load()
+    compare = load_benchmark("compare_revisions")
     old = compare.import_revision("HEAD", tmp_path)
     code_files = {
         "segmenter": old.Segmenter.forward.__code__.co_filename,
@@ -57,6 +44,6 @@ def test_the_old_revision_s_code_is_the_archived_one(tmp_path):
 
 
 def test_an_unknown_revision_is_a_clear_error(tmp_path):
-    compare = _load()
+    compare = load_benchmark("compare_revisions")
     with pytest.raises(SystemExit, match="cannot export morse/ at 'no-such-revision'"):
         compare.import_revision("no-such-revision", tmp_path)

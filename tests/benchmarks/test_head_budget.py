@@ -3,24 +3,12 @@ validation cases from the training cases while leaving the test split exactly as
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_benchmark
 
 from morse.data.prepared import read_dataset_info
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("head_budget", ROOT / "benchmarks" / "head_budget.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["head_budget"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _config() -> dict:
@@ -38,7 +26,7 @@ def _config() -> dict:
 
 
 def test_candidates_merge_one_level_and_replace_the_variants() -> None:
-    budget = _load()
+    budget = load_benchmark("head_budget")
     merged = budget._merge(_config(), {"train": {"iterations": 50}, "method": {"point_loss_schedule": "constant"},
                                        "variants": {"baseline": {}, "morse": {}}}, "p2")
     assert merged["train"] == {"iterations": 50, "lr": 0.01}  # merged, lr kept
@@ -50,7 +38,7 @@ def test_candidates_merge_one_level_and_replace_the_variants() -> None:
 
 
 def test_tuning_split_moves_training_cases_to_val_and_keeps_the_test_split(tmp_path: Path) -> None:
-    budget = _load()
+    budget = load_benchmark("head_budget")
     prepared = budget.tuning_dataset(_config(), "p2", 2, tmp_path)
     reference = read_dataset_info(tmp_path / "data" / "reference")
     tuning = read_dataset_info(prepared)
