@@ -81,7 +81,8 @@ def drop_random_experts(
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """A 1x1 (x1) convolution as one batched matrix product: (B, C, *spatial) -> (B, O, *spatial).
+    """A 1x1 (x1) convolution as one batched matrix product: (B, C, *spatial) -> (B, O, *spatial);
+    ``weight`` is (O, C) or a conv weight (O, C, 1, ...).
 
     Same arithmetic as ``F.conv2d/3d(x, weight, bias)`` up to float32 summation order, but a
     plain GEMM forward and backward: on 2 CPU cores oneDNN's float32 1x1 convolution in NCHW ran
@@ -120,8 +121,9 @@ class PixelMLP(nn.Sequential):
         """(B, in, *spatial) -> (B, width, *spatial)."""
         if not self.fast:
             return super().forward(x)
-        for module in self:  # ReLU out of place: in place on the GEMM output's view, autograd
-            # would copy the whole map back in the backward (CopySlices)
+        # ReLU out of place: in place on the GEMM output's view, autograd would copy the whole
+        # map back in the backward (CopySlices)
+        for module in self:
             x = _pointwise_conv(module, x) if isinstance(module, nn.Conv2d | nn.Conv3d) else torch.relu(x)
         return x
 
@@ -205,9 +207,7 @@ def conv_of_resized(
         return out
     taps = math.prod(kernel)
     for level, w in coarse:  # one 1x1 conv per level computes every tap's channel mixing
-        per_tap = w.permute(*range(2, 2 + spatial_dims), 0, 1).reshape(
-            taps * out_channels, w.shape[1], *([1] * spatial_dims)
-        )
+        per_tap = w.permute(*range(2, 2 + spatial_dims), 0, 1).reshape(taps * out_channels, -1)
         mixed = conv1x1(level, per_tap).unflatten(1, (*kernel, out_channels))
         shifted = _resize_shift_sum(mixed, size, spatial_dims)
         out = shifted if out is None else out + shifted
