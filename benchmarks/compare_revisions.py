@@ -10,7 +10,8 @@ batch) and times their training steps (forward + backward + SGD) and ``predict``
 alternately with the bare backbone's, step by step, so that load drifts on a shared machine hit
 all three alike. Per variant: median seconds before, after and of the baseline, the ratios to the
 baseline, ``train_cheaper`` = 1 - median(after / before) over the paired repeats, and the
-counted FLOPs. Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
+counted FLOPs. ``--channels-last`` runs the 'after' model's backbone in the channels-last layout
+(``train.channels_last``). Writes ``--out`` (default ``benchmarks/results/revisions.csv``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def build(
     return method.Segmenter(backbone, classes, method.resolve_head_config(base, overrides))
 
 
+def after_model(setting: Setting, base: str, overrides: dict, args: argparse.Namespace):
+    """The working tree's model, with its backbone in the channels-last layout when asked."""
+    model = build(current, setting, base, overrides, args.classes)
+    return model.use_channels_last() if args.channels_last else model
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -106,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--channels-last", action="store_true",
+                        help="run the 'after' model's backbone in the channels-last layout "
+                             "(train.channels_last); 'before' and the baseline keep the standard one")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/revisions.csv")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                 fns = {
                     "baseline": baseline,
                     "before": step_closures(build(old, setting, base, overrides, args.classes), x, y),
-                    "after": step_closures(build(current, setting, base, overrides, args.classes), x, y),
+                    "after": step_closures(after_model(setting, base, overrides, args), x, y),
                 }
                 for step, infer in fns.values():  # warm-up
                     step()
@@ -141,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
                         for kind in (0, 1):
                             times.setdefault((which, kind), []).append(_timed(pair[kind]))
                 row = {"setting": setting.name, "variant": label, "expert_width": width,
-                       "rev": args.rev, "threads": torch.get_num_threads(),
+                       "rev": args.rev, "channels_last": args.channels_last,
+                       "threads": torch.get_num_threads(),
                        "repeats": args.repeats}
                 for kind, name in ((0, "train_step_s"), (1, "inference_s")):
                     for which in fns:

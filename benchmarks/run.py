@@ -294,15 +294,16 @@ def step_closures(
 def measure_variant(
     setting: Setting, label: str, base: str, overrides: dict[str, Any], classes: int,
     repeats: int, warmup: int, device: torch.device, path: str = "fast", amp: bool = False,
-    compile: bool = False, profile: list[pd.DataFrame] | None = None,
+    compile: bool = False, profile: list[pd.DataFrame] | None = None, channels_last: bool = False,
 ) -> dict[str, Any]:
     """One row of the table: training and inference cost of one variant.
 
     ``path="reference"`` switches every ``fast`` attribute of the head off: the straightforward
     code (same maths, see tests/method/test_method_equivalence.py), i.e. the cost before the
-    optimisations. ``amp`` (CUDA only) runs forward passes under bf16 autocast with
-    channels_last (2D) memory format. ``compile`` applies ``torch.compile`` to the model in
-    place (``train.compile``). With ``profile`` (a list), one training step is profiled: its
+    optimisations. ``amp`` (CUDA only) runs forward passes under bf16 autocast with the
+    backbone in the channels-last layout (2D). ``channels_last`` runs the backbone in the
+    channels-last layout on any device (``train.channels_last``, 2D and 3D). ``compile``
+    applies ``torch.compile`` to the model in place (``train.compile``). With ``profile`` (a list), one training step is profiled: its
     op table (:func:`profile_ops`, labelled with the row's keys) is appended and the row gets
     the matmul/conv share of the step's self time.
     """
@@ -310,11 +311,12 @@ def measure_variant(
     for module in model.modules():
         if hasattr(module, "fast"):
             module.fast = path == "fast"
+    use_amp = amp and device.type == "cuda"
+    channels_last = channels_last or (use_amp and setting.spatial_dims == 2)
+    if channels_last:
+        model.use_channels_last()
     if compile:
         model.compile()
-    use_amp = amp and device.type == "cuda"
-    if use_amp and setting.spatial_dims == 2:
-        model = model.to(memory_format=torch.channels_last)
     autocast = (
         (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
         if use_amp else contextlib.nullcontext
@@ -329,7 +331,7 @@ def measure_variant(
     row = {
         "setting": setting.name, "backbone": setting.backbone, "dims": setting.spatial_dims,
         "size": setting.size, "batch": setting.batch, "variant": label, "path": path,
-        "amp": use_amp, "compile": compile,
+        "amp": use_amp, "compile": compile, "channels_last": channels_last,
         "expert_width": overrides.get("expert_width") if base != "baseline" else None,
         "device": device.type, "threads": torch.get_num_threads(),
         "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -342,7 +344,7 @@ def measure_variant(
     if profile is not None:
         ops = profile_ops(step, device)
         row["train_matmul_conv_share"] = ops.loc[ops.matmul_conv, "self_s"].sum() / ops.self_s.sum()
-        keys = ("setting", "variant", "expert_width", "path", "compile")
+        keys = ("setting", "variant", "expert_width", "path", "compile", "channels_last")
         profile.append(ops.assign(**{key: row[key] for key in keys}))
     return row
 
@@ -371,6 +373,7 @@ def step_costs(
                         setting, label, base, overrides, args.classes, args.repeats, args.warmup,
                         device, path, args.amp, args.compile,
                         profile=None if args.no_profile else profiles,
+                        channels_last=args.channels_last,
                     )
                 except Exception as error:  # e.g. out of memory or a backbone constraint: go on
                     print(f"[skip] {setting.name} {label} width={width}: {error}", flush=True)
@@ -550,6 +553,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="CUDA only: bf16 autocast + channels_last (ignored on CPU)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile every model in place (as train.compile: true)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="run every backbone in the channels-last layout (as train.channels_last: "
+                             "true)")
     parser.add_argument("--no-profile", action="store_true",
                         help="skip the torch.profiler step (no step_profile.csv, no split)")
     parser.add_argument("--profile-top", type=int, default=15,

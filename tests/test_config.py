@@ -168,9 +168,12 @@ def test_identity_hash_ignores_settings_that_do_not_change_the_weights(
 def test_identity_hash_covers_everything_that_changes_the_weights(tiny: dict) -> None:
     config = validate_config(tiny)
     first = run_config(config, "phantom2d", "unet", "morse", 0)
+    # opt-in layouts and compilation get no default, so runs that never set them keep their hash
+    assert "channels_last" not in first["train"] and "compile" not in first["train"]
     for block, key, value in (("train", "iterations", 5), ("train", "batch_size", 1), ("train", "amp", False),
                               ("train", "augment", "none"), ("method", "num_points", 32), ("device", None, "auto"),
-                              ("train", "threads", 2)):  # on CPU the thread count changes the rounding
+                              ("train", "threads", 2),  # on CPU the thread count changes the rounding
+                              ("train", "channels_last", True), ("train", "compile", True)):
         changed = copy.deepcopy(tiny)
         if key is None:
             changed[block] = value

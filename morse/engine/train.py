@@ -53,6 +53,8 @@ def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
         **run["backbone_options"],
     )
     model = Segmenter(backbone, len(info.class_names), HeadConfig(**run["head"]))
+    if run.get("train", {}).get("channels_last", False):
+        model.use_channels_last()
     if run.get("train", {}).get("compile", False):
         model.compile()  # in place: state_dict keys and checkpoints unchanged
     return model

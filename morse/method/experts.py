@@ -174,24 +174,24 @@ def conv_of_resized(
     Exact rewrite, not an approximation: (bi/tri)linear resizing acts on each channel alone, so it
     commutes with any channel-mixing map. A k x k conv is a sum over its taps t of
     ``shift_t(W_t u)``, hence ``conv(resize(e)) = sum_t shift_t(resize(W_t e))``: each tap's
-    channel mixing runs at the level's own (coarse) resolution instead of the output's. Levels at
-    least as large as ``size`` are resized first and convolved directly. Resize and shift are
-    applied per axis as small matrices (:func:`_resize_shift_sum`), whose rows outside the map
+    channel mixing runs at the level's own (coarse) resolution instead of the output's. A level
+    is resized first and convolved directly instead when that takes fewer multiply-adds
+    (:func:`_direct_is_cheaper`: levels at least as large as ``size``, and narrow levels at half
+    its size, e.g. width 32 at 48 -> 96 px). Resize and shift are applied per axis as small matrices (:func:`_resize_shift_sum`), whose rows outside the map
     are zero: the conv's zero padding. Odd kernels (padding k // 2), as the gate's 3 x 3.
     """
     conv = {2: F.conv2d, 3: F.conv3d}[spatial_dims]
     kernel = tuple(weight.shape[2:])
     pad = [k // 2 for k in kernel]
     out_channels = weight.shape[0]
-    target = int(torch.Size(size).numel())
     direct_x, direct_w, coarse = [], [], []
     start = 0
     for level in levels:
         channels = level.shape[1]
         w = weight[:, start:start + channels]
         start += channels
-        if int(level.shape[2:].numel()) >= target:
-            direct_x.append(resize(level, size, spatial_dims))
+        if _direct_is_cheaper(tuple(level.shape[1:]), tuple(size), tuple(weight.shape[:1]) + kernel):
+            direct_x.append(separable_resize(level, size, spatial_dims))
             direct_w.append(w)
         else:
             coarse.append((level, w))
@@ -213,6 +213,27 @@ def conv_of_resized(
         out = shifted if out is None else out + shifted
     assert out is not None
     return out
+
+
+def _direct_is_cheaper(level: tuple[int, ...], size: tuple[int, ...], weight: tuple[int, ...]) -> bool:
+    """Whether :func:`conv_of_resized` should resize a level (C, *low) to ``size`` and convolve
+    it there (direct) rather than mix its taps at its own resolution and resize-shift them
+    (:func:`_resize_shift_sum`), for a conv weight of shape (O, k_1, ..., k_d): the path with
+    fewer multiply-adds per sample. Always direct for a level at least as large as ``size``."""
+    channels, low = level[0], level[1:]
+    out_channels, kernel = weight[0], weight[1:]
+    if math.prod(low) >= math.prod(size):
+        return True
+    taps = math.prod(kernel)
+    direct = math.prod(size) * channels * out_channels * taps
+    coarse = math.prod(low) * channels * out_channels * taps
+    for axis in reversed(range(len(low))):  # the per-axis products, last axis first
+        before, after = math.prod(low[:axis]), math.prod(size[axis + 1:])
+        if low[axis] != size[axis]:
+            direct += channels * before * size[axis] * after * low[axis]
+        coarse += (out_channels * math.prod(kernel[:axis]) * before * size[axis] * after
+                   * kernel[axis] * low[axis])
+    return direct <= coarse
 
 
 def _shifted_resize_matrices(

@@ -40,6 +40,7 @@ class Segmenter(nn.Module):
         self.fusion: nn.Module | None = None
         self.point_head: nn.Module | None = None
         self.point_stats: dict[str, torch.Tensor] = {}
+        self.backbone_memory_format = torch.contiguous_format
         if not head.has_head:
             return
         if num_classes < 2:
@@ -96,6 +97,26 @@ class Segmenter(nn.Module):
                 head.dropout,
             )
 
+    def use_channels_last(self) -> Segmenter:
+        """Run the backbone in the channels-last layout (``torch.channels_last`` in 2D,
+        ``channels_last_3d`` in 3D): its parameters are converted in place and every input is
+        converted before the backbone. Its outputs are returned in the standard layout, so the
+        head and everything downstream see the same tensors (float32 round-off apart: convolutions
+        sum in another order). State-dict keys, shapes and values are unchanged, so checkpoints
+        load either way. Returns ``self``."""
+        fmt = torch.channels_last if self.spatial_dims == 2 else torch.channels_last_3d
+        self.backbone.to(memory_format=fmt)
+        self.backbone_memory_format = fmt
+        return self
+
+    def run_backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(coarse logits, feature maps) of the backbone, in the standard contiguous layout
+        whatever layout the backbone runs in (see :meth:`use_channels_last`)."""
+        if self.backbone_memory_format is torch.contiguous_format:
+            return self.backbone(x)
+        coarse, features = self.backbone(x.contiguous(memory_format=self.backbone_memory_format))
+        return coarse.contiguous(), [f.contiguous() for f in features]
+
     @property
     def has_head(self) -> bool:
         """True when a point head is attached."""
@@ -120,7 +141,7 @@ class Segmenter(nn.Module):
         self, x: torch.Tensor, target: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training: (coarse logits, aux losses). Evaluation: refined logits (B, C, *spatial)."""
-        coarse, features = self.backbone(x)
+        coarse, features = self.run_backbone(x)
         if self.training:
             if not self.has_head:
                 return coarse, {}
@@ -181,7 +202,7 @@ class Segmenter(nn.Module):
         """
         if self.training:
             raise RuntimeError("Segmenter.predict is for evaluation; call model.eval() first")
-        coarse, features = self.backbone(x)
+        coarse, features = self.run_backbone(x)
         if not overwritten or not self.has_head:
             return {"coarse": coarse, "refined": self._refine(coarse, features)}
         indices: list[torch.Tensor] = []

@@ -270,3 +270,33 @@ def test_log_rows_are_means_over_the_logging_interval(
     monkeypatch.undo()
     train_run(resumed, tiny_prepared, tmp_path / "resumed", progress=False)
     assert_same_log(tmp_path / "resumed" / "train_log.csv", tmp_path / "three" / "train_log.csv")
+
+
+def test_channels_last_run_resumes_exactly_and_tracks_the_standard_run(
+    tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train.channels_last``: the backbone trains in the channels-last layout, a kill and resume
+    is bit for bit the uninterrupted run, and the weights stay within float32 round-off of the
+    standard layout's run (only the convolutions' summation order differs)."""
+    run = make_run("morse", iterations=4, checkpoint_every=2, channels_last=True)
+    assert run["config_hash"] != make_run("morse", iterations=4, checkpoint_every=2)["config_hash"]
+    from morse.data.prepared import read_dataset_info
+
+    model = build_model(run, read_dataset_info(tiny_prepared))
+    assert model.backbone.conv_0.conv_0.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    kill_after_checkpoint(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(run, tiny_prepared, tmp_path / "resumed", progress=False)
+    monkeypatch.undo()
+    assert train_run(run, tiny_prepared, tmp_path / "resumed", progress=False)["resumed_from_iteration"] == 2
+    train_run(run, tiny_prepared, tmp_path / "straight", progress=False)
+    assert_same_weights(tmp_path / "resumed" / "model.pt", tmp_path / "straight" / "model.pt")
+
+    train_run(make_run("morse", iterations=4, checkpoint_every=2), tiny_prepared, tmp_path / "standard",
+              progress=False)
+    fast = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["model"]
+    standard = torch.load(tmp_path / "standard" / "model.pt", weights_only=True)["model"]
+    assert any(not torch.equal(fast[k], standard[k]) for k in fast)  # really another summation order
+    for name, value in standard.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(fast[name], value, atol=1e-4, rtol=1e-4, msg=name)

@@ -21,6 +21,7 @@ from morse.method import HeadConfig, Segmenter, resolve_head_config
 from morse.method.experts import (
     ConcatFusion,
     DenseExpertFusion,
+    _direct_is_cheaper,
     conv1x1,
     conv_of_resized,
     resize,
@@ -70,6 +71,10 @@ def test_conv_of_resized_equals_conv_of_concatenated_resized_maps(spatial_dims, 
         torch.cat([resize(x, size, spatial_dims) for x in levels], dim=1), weight, padding=kernel // 2
     )
     actual = conv_of_resized(levels, weight, size, spatial_dims)
+    if kernel == 3:  # both paths are exercised: some levels resized first, some mixed coarse
+        direct = {_direct_is_cheaper(tuple(x.shape[1:]), tuple(size), tuple(weight.shape[:1]) + (3,) * spatial_dims)
+                  for x in levels}
+        assert direct == {True, False}
     _close(actual, expected)
     probe = torch.randn(expected.shape, generator=g)
     grads_a = torch.autograd.grad((actual * probe).sum(), [weight, *levels])
@@ -115,6 +120,18 @@ def test_conv1x1_equals_the_convolution_forward_and_backward(spatial_dims, bias)
     grads_e = torch.autograd.grad((expected * probe).sum(), inputs)
     for a, e in zip(grads_a, grads_e, strict=True):
         _close(a, e)
+
+
+def test_conv_of_resized_takes_the_path_with_fewer_multiply_adds():
+    """Hand counts for the gate's first conv (3 x 3, width -> width) at 96 px. Width 32 at 48 px:
+    direct = 96^2*32*32*9 + resize (32*48*96*48 + 32*96*96*48) = 106.2M, coarse = 48^2*32*32*9
+    + per-axis products (32*3*48*96*3*48 + 32*96*96*3*48) = 127.4M: direct. At 24 px: 93.8M
+    against 42.5M; width 256 at 48 px: 5.45G against 2.21G: coarse."""
+    assert _direct_is_cheaper((32, 48, 48), (96, 96), (32, 3, 3))
+    assert not _direct_is_cheaper((32, 24, 24), (96, 96), (32, 3, 3))
+    assert not _direct_is_cheaper((256, 48, 48), (96, 96), (256, 3, 3))
+    assert _direct_is_cheaper((4, 96, 96), (96, 96), (32, 3, 3))  # already full size
+    assert _direct_is_cheaper((32, 192, 192), (96, 96), (32, 3, 3))  # shrunk: always direct
 
 
 def test_conv_of_resized_rejects_a_channel_mismatch():
