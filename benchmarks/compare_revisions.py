@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="one of benchmarks/run.py's settings instead (e.g. unetr_small3d_32)")
     parser.add_argument("--classes", type=int, default=9)
     parser.add_argument("--widths", type=int, nargs="+", default=[32])
-    parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"])
+    parser.add_argument("--variants", nargs="+", default=["morse", "morse_pointwise"],
+                        help="of benchmarks/run.py's grid; 'baseline' times the bare backbone itself "
+                             "before and after (with --channels-last: the layouts side by side)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--channels-last", action="store_true",
@@ -135,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         baseline = step_closures(build(current, setting, "baseline", {}, args.classes), x, y)
         for label in args.variants:
             base, extra = grid[label]
-            for width in args.widths:
-                overrides = {**extra, "expert_width": width}
+            for width in [None] if base == "baseline" else args.widths:
+                overrides = {} if width is None else {**extra, "expert_width": width}
                 fns = {
                     "baseline": baseline,
                     "before": step_closures(build(old, setting, base, overrides, args.classes), x, y),

@@ -47,3 +47,15 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
     compare = load_benchmark("compare_revisions")
     with pytest.raises(SystemExit, match="cannot export morse/ at 'no-such-revision'"):
         compare.import_revision("no-such-revision", tmp_path)
+
+
+def test_channels_last_applies_to_the_after_model_only():
+    compare = load_benchmark("compare_revisions")
+    setting = compare.Setting("unet2d_32", "unet", 2, 32, 1)
+    weight = "backbone.conv_0.conv_1.conv.weight"
+    for flag in (False, True):
+        args = compare.argparse.Namespace(channels_last=flag, classes=3)
+        after = compare.after_model(setting, "morse", {"expert_width": 8}, args)
+        assert after.state_dict()[weight].is_contiguous(memory_format=torch.channels_last) is flag
+    before = compare.build(compare.current, setting, "morse", {"expert_width": 8}, 3)
+    assert before.state_dict()[weight].is_contiguous()

@@ -26,6 +26,7 @@ def test_gpu_check_without_a_gpu_says_so_and_exits_0(tmp_path):
 def test_gpu_check_is_valid_bash_and_names_every_step():
     script = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
-    for needle in ("MORSE_TEST_DEVICE=cuda", "--amp", "--compile", "test_method_golden.py",
-                   "test_method_equivalence.py", "exit $status"):
+    for needle in ("MORSE_TEST_DEVICE=cuda", "--amp", "--compile", "--channels-last",
+                   "test_method_golden.py", "test_method_equivalence.py",
+                   "test_method_channels_last.py", "exit $status"):
         assert needle in script, needle

@@ -283,7 +283,7 @@ def test_channels_last_run_resumes_exactly_and_tracks_the_standard_run(
     from morse.data.prepared import read_dataset_info
 
     model = build_model(run, read_dataset_info(tiny_prepared))
-    assert model.backbone.conv_0.conv_0.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.backbone.conv_0.conv_1.conv.weight.is_contiguous(memory_format=torch.channels_last)
     kill_after_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_prepared, tmp_path / "resumed", progress=False)

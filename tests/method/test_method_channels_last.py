@@ -68,6 +68,6 @@ def test_channels_last_checkpoints_load_into_either_layout(toy_backbone, device)
     back.load_state_dict(standard.state_dict())
     for name, value in channels_last.state_dict().items():
         assert torch.equal(fresh.state_dict()[name], value), name
-    conv = back.backbone.conv_0.conv_0.conv.weight  # loading keeps the model's own layout
+    conv = back.backbone.conv_0.conv_1.conv.weight  # loading keeps the model's own layout
     assert conv.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(conv, standard.backbone.conv_0.conv_0.conv.weight)
+    assert torch.equal(conv, standard.backbone.conv_0.conv_1.conv.weight)
