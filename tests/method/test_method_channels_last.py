@@ -10,8 +10,7 @@ import copy
 import pytest
 import torch
 from method_toys import synthetic_batch
-from test_method_compile import _train_outputs
-from test_method_equivalence import _close
+from test_method_compile import assert_same_function
 
 from baselines import build_backbone
 from morse.method import Segmenter, resolve_head_config
@@ -46,14 +45,7 @@ def test_channels_last_backbone_matches_the_standard_layout(
         coarse, features = channels_last.eval().run_backbone(image)
     assert seen == [True]  # the backbone got a channels-last input ...
     assert coarse.is_contiguous() and all(f.is_contiguous() for f in features)  # ... the head does not
-    loss_c, grads_c = _train_outputs(channels_last, image, target)
-    loss_s, grads_s = _train_outputs(standard, image, target)
-    _close(loss_c, loss_s)
-    for a, e in zip(grads_c, grads_s, strict=True):
-        _close(a, e)
-    channels_last.eval()
-    standard.eval()
-    _close(channels_last.predict(image)["refined"], standard.predict(image)["refined"])
+    assert_same_function(channels_last, standard, image, target)
 
 
 def test_channels_last_checkpoints_load_into_either_layout(toy_backbone, device):

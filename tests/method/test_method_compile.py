@@ -34,6 +34,19 @@ def _train_outputs(model: Segmenter, image, target):
     return loss, grads
 
 
+def assert_same_function(model: Segmenter, reference: Segmenter, image, target) -> None:
+    """``model`` and ``reference`` agree up to float32 round-off: training loss and gradients
+    (same random draws), then refined logits in evaluation mode."""
+    loss_m, grads_m = _train_outputs(model, image, target)
+    loss_r, grads_r = _train_outputs(reference, image, target)
+    _close(loss_m, loss_r)
+    for a, e in zip(grads_m, grads_r, strict=True):
+        _close(a, e)
+    model.eval()
+    reference.eval()
+    _close(model.predict(image)["refined"], reference.predict(image)["refined"])
+
+
 @pytest.mark.parametrize(("backbone", "overrides"), [
     ("toy", {}), ("toy", {"fusion": "pointwise"}),
     ("unet", {}),  # the paper's UNet: its UpCat padding once broke the compiled backward
@@ -52,11 +65,4 @@ def test_compiled_segmenter_matches_eager(toy_backbone, backbone, overrides, dev
     image, target = (t.to(device) for t in synthetic_batch(2, size=size))
     torch._dynamo.reset()
     with inductor_config.patch(fallback_random=True):
-        loss_c, grads_c = _train_outputs(compiled, image, target)
-        loss_e, grads_e = _train_outputs(eager, image, target)
-        _close(loss_c, loss_e)
-        for a, e in zip(grads_c, grads_e, strict=True):
-            _close(a, e)
-        compiled.eval()
-        eager.eval()
-        _close(compiled.predict(image)["refined"], eager.predict(image)["refined"])
+        assert_same_function(compiled, eager, image, target)
