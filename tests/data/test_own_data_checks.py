@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from own_layouts import IMAGES2D_ENTRY, blob_volume, save_nifti, write_images2d, write_msd_task, write_nnunet
+from own_layouts import (
+    IMAGES2D_ENTRY,
+    blob_volume,
+    save_nifti,
+    write_images2d,
+    write_msd_task,
+    write_nnunet,
+)
 from PIL import Image
 
 from morse.data.prepared import DataError

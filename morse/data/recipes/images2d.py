@@ -20,7 +20,15 @@ from tqdm import tqdm
 
 from morse.data.download import record_local_source
 from morse.data.generic import generic_intensity, local_only_dir
-from morse.data.images2d import DEFAULT_LAYOUT, ImageCase, class_table, find_cases, read_image, read_mask, resize_case
+from morse.data.images2d import (
+    DEFAULT_LAYOUT,
+    ImageCase,
+    class_table,
+    find_cases,
+    read_image,
+    read_mask,
+    resize_case,
+)
 from morse.data.intensity import describe_intensity, normalize_intensity
 from morse.data.prepared import DataError, DatasetInfo, write_prepared_dataset
 from morse.data.sources import DatasetRecipe, register_recipe
