@@ -96,3 +96,16 @@ def test_msd_layout_and_spacing(tiny_raw: Path) -> None:
         spacings.add((sx, sz))
     assert len(spacings) == 4  # per-case spacing
     assert not [p for p in tiny_raw.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_phantom2d_recipe_takes_explicit_split_lists(tiny_raw: Path, tmp_path: Path) -> None:
+    from morse.data.sources import prepare_dataset
+
+    entry = {"kind": "phantom2d", "split": {"train": ["phantom_000", "phantom_002"],
+                                            "val": ["phantom_001"], "test": ["phantom_003"]}}
+    info = prepare_dataset("phantom", entry, tiny_raw, tmp_path / "prepared")
+    assert info.splits == {"train": ["phantom_000", "phantom_002"], "val": ["phantom_001"],
+                           "test": ["phantom_003"]}
+    fractions = prepare_dataset("phantom", {"kind": "phantom2d", "split": {"test_fraction": 0.5}},
+                                tiny_raw, tmp_path / "fractions")
+    assert len(fractions.splits["test"]) == len(fractions.cases) // 2  # fractions still work

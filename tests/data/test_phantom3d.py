@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from morse.data.phantom3d import generate_phantom3d, phantom3d_case
-from morse.data.prepared import load_case, read_dataset_info
+from morse.data.prepared import DataError, load_case, read_dataset_info
 from morse.data.sources import fetch_dataset, get_recipe, prepare_dataset
 
 ENTRY = {"kind": "phantom3d", "phantom": {"n_cases": 4, "size": 24, "depth": 16, "seed": 3, "n_slices": 9},
@@ -91,3 +91,17 @@ def test_recipe_passes_the_image_quality_knobs_to_the_generator(tmp_path: Path) 
     assert np.array_equal(np.transpose(image, (3, 2, 1, 0)), expected)
     noisy, _ = phantom3d_case(np.random.default_rng(np.random.SeedSequence([4, 0])), 16, 16)
     assert not np.array_equal(noisy, expected)  # the defaults (noise 60, blur 1) differ
+
+
+def test_recipe_takes_explicit_split_lists(raw3d: Path, tmp_path: Path) -> None:
+    """`split.train/val/test` lists win over the fractions (as for every other kind); cases not
+    listed are left out, and a case the generator did not write is named."""
+    entry = {**ENTRY, "split": {"train": ["BRATS_001", "BRATS_003"], "test": ["BRATS_002"],
+                                "test_fraction": 0.5}}
+    info = prepare_dataset("brats_phantom", entry, raw3d, tmp_path / "prepared")
+    assert info.splits == {"train": ["BRATS_001", "BRATS_003"], "val": [], "test": ["BRATS_002"]}
+    assert sorted(info.cases) == ["BRATS_001", "BRATS_002", "BRATS_003"]
+    typo = {**ENTRY, "split": {"train": ["BRATS_001"], "test": ["BRATS_009"]}}
+    with pytest.raises(DataError, match=r"split 'test' names cases not found .*BRATS_009"):
+        prepare_dataset("brats_phantom", typo, raw3d, tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()  # nothing half-written

@@ -9,8 +9,10 @@ from morse.data.phantom import generate_phantom2d
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.splits import prepare_split_arguments
 
 PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
+PHANTOM_SPLIT_DEFAULTS = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0}
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
@@ -20,12 +22,10 @@ def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
 
 def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
     """Window to [-125, 275] HU -> [0, 1] (the Synapse protocol) and split by case."""
-    split = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0, **entry.get("split", {})}
     intensity = {"mode": "window", "window": [-125, 275], **entry.get("intensity", {})}
     return prepare_nifti_dataset(
         raw_dir, out_dir, name=name, spatial_dims=2,
-        test_fraction=split["test_fraction"], val_fraction=split["val_fraction"],
-        split_seed=split["seed"], intensity=intensity,
+        intensity=intensity, **prepare_split_arguments(entry, PHANTOM_SPLIT_DEFAULTS),
     )
 
 

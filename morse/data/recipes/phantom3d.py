@@ -8,7 +8,9 @@ from typing import Any
 from morse.data.phantom3d import generate_phantom3d
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import DatasetInfo
+from morse.data.recipes.phantom2d import PHANTOM_SPLIT_DEFAULTS
 from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.splits import prepare_split_arguments
 
 PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
 # BraTS evaluation regions: whole tumour, tumour core, enhancing tumour.
@@ -24,12 +26,10 @@ def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
 
 def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
     """Per-channel z-score over brain voxels (BraTS practice), regions WT/TC/ET, split by case."""
-    split = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0, **entry.get("split", {})}
     intensity = {"mode": "zscore", **entry.get("intensity", {})}
     return prepare_nifti_dataset(
         raw_dir, out_dir, name=name, spatial_dims=3,
-        test_fraction=split["test_fraction"], val_fraction=split["val_fraction"],
-        split_seed=split["seed"], intensity=intensity, regions=dict(BRATS_REGIONS),
+        intensity=intensity, **prepare_split_arguments(entry, PHANTOM_SPLIT_DEFAULTS), regions=dict(BRATS_REGIONS),
     )
 
 
