@@ -18,5 +18,40 @@ def unetr_input_size_problem(patch_size: list[int], options: dict) -> str | None
     return None
 
 
+def side_rule(name: str, multiple: int, minimum: int, why: str) -> InputSizeCheck:
+    """A rule asking every side of the patch to be a multiple of ``multiple`` and at least
+    ``minimum``; ``why`` says what in the network needs it."""
+
+    def problem(patch_size: list[int], options: dict) -> str | None:
+        sides = [int(p) for p in patch_size]
+        if all(p % multiple == 0 and p >= minimum for p in sides):
+            return None
+        fixed = [max(minimum, -(-p // multiple) * multiple) for p in sides]
+        need = " and ".join(
+            ([f"a multiple of {multiple}"] if multiple > 1 else [])
+            + ([f"at least {minimum}"] if minimum > multiple else []))
+        return (f"{name} needs every patch side to be {need} ({why}) but patch_size is {sides}; "
+                f"use e.g. {fixed}")
+
+    problem.__name__ = problem.__qualname__ = f"{name}_input_size_problem"
+    return problem
+
+
+# The sizes below were measured (a training forward of each backbone at batch 2): the listed
+# smallest sides run, a side off the multiple fails inside the network with a shape mismatch.
+unet_input_size_problem = side_rule(
+    "unet", 1, 16, "four 2x poolings; odd sides are padded back up, but 8 px pools to nothing")
+transunet_input_size_problem = side_rule(
+    "transunet", 16, 16, "its skip connections meet the 1/16 token grid")
+vnet_input_size_problem = side_rule("vnet", 16, 16, "four stride-2 stages with unpadded skips")
+swinunetr_input_size_problem = side_rule(
+    "swinunetr", 32, 64, "five 2x patch mergings, and the bottleneck's instance norm needs > 1 voxel")
+
 #: Built-in backbone name -> its input-size rule (backbones without a rule accept any size).
-BUILTIN_INPUT_SIZE_CHECKS: dict[str, InputSizeCheck] = {"unetr": unetr_input_size_problem}
+BUILTIN_INPUT_SIZE_CHECKS: dict[str, InputSizeCheck] = {
+    "unet": unet_input_size_problem,
+    "transunet": transunet_input_size_problem,
+    "vnet": vnet_input_size_problem,
+    "unetr": unetr_input_size_problem,
+    "swinunetr": swinunetr_input_size_problem,
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from monai.networks.nets import SwinUNETR
 
+from baselines.input_sizes import swinunetr_input_size_problem
 from baselines.registry import register
 
 
@@ -47,3 +48,6 @@ def build_swinunetr(in_channels: int, num_classes: int, spatial_dims: int, **opt
     """Build SwinUNETR; options are MONAI SwinUNETR keywords (``feature_size`` (multiple of 12),
     ``depths``, ``num_heads``, ``window_size``, ``use_v2``, ...)."""
     return FeatureSwinUNETR(spatial_dims, in_channels, num_classes, **options)
+
+
+build_swinunetr.input_size_problem = swinunetr_input_size_problem  # checked by morse-bench check (morse.config)

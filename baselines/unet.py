@@ -10,6 +10,7 @@ import torch
 from monai.networks.nets import BasicUNet
 from monai.networks.nets.basic_unet import UpCat
 
+from baselines.input_sizes import unet_input_size_problem
 from baselines.registry import register
 
 
@@ -72,3 +73,6 @@ class FeatureUNet(BasicUNet):
 def build_unet(in_channels: int, num_classes: int, spatial_dims: int, **options) -> FeatureUNet:
     """Build the paper's 5-level UNet (widths 16-32-64-128-256, BatchNorm, LeakyReLU)."""
     return FeatureUNet(spatial_dims, in_channels, num_classes, **options)
+
+
+build_unet.input_size_problem = unet_input_size_problem  # checked by morse-bench check (morse.config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from monai.networks.nets import VNet
 
+from baselines.input_sizes import vnet_input_size_problem
 from baselines.registry import register
 
 
@@ -48,3 +49,6 @@ def build_vnet(in_channels: int, num_classes: int, spatial_dims: int, **options)
     """Build MONAI's VNet (options passed through: ``act``, ``dropout_prob_down``, ``dropout_prob_up``,
     ``dropout_dim``, ``bias``)."""
     return FeatureVNet(spatial_dims, in_channels, num_classes, **options)
+
+
+build_vnet.input_size_problem = vnet_input_size_problem  # checked by morse-bench check (morse.config)

@@ -128,3 +128,25 @@ def test_unet_upcat_matches_monai_with_and_without_padding(size: int) -> None:
              for out in (ours, monai)]
     for ours_grad, monai_grad in zip(*grads, strict=True):
         assert torch.equal(ours_grad, monai_grad)
+
+
+@pytest.mark.parametrize(("name", "dims", "options", "accepted", "rejected"), [
+    ("unet", 2, {}, 16, 8),
+    ("transunet", 2, {"size": "small", "img_size": 32}, 48, 40),
+    ("vnet", 3, {}, 16, 24),
+    ("swinunetr", 3, {"feature_size": 12}, 64, 48),
+])
+def test_input_size_rules_match_what_the_network_takes(name, dims, options, accepted, rejected) -> None:
+    """Each rule accepts a size the network trains on and rejects one it fails on, so the config
+    check stops before the first job what the first training step would have stopped."""
+    from baselines.input_sizes import BUILTIN_INPUT_SIZE_CHECKS
+
+    rule = BUILTIN_INPUT_SIZE_CHECKS[name]
+    assert rule([accepted] * dims, options) is None
+    assert f"patch_size is {[rejected] * dims}" in rule([rejected] * dims, options)
+    torch.manual_seed(0)
+    net = build_backbone(name, 1, 3, dims, **options).train()
+    coarse, _ = net(torch.randn(2, 1, *([accepted] * dims)))
+    assert coarse.shape[2:] == (accepted,) * dims
+    with pytest.raises((RuntimeError, ValueError)):
+        net(torch.randn(2, 1, *([rejected] * dims)))

@@ -252,3 +252,18 @@ def test_a_data_step_removes_only_its_own_stale_temporaries(step: str, tiny_raw:
     assert not any(p.exists() for p in own)
     assert all((p / "images" / "half.npy").read_bytes() == b"half" for p in others)
     assert out.is_dir() and stale_temporaries(out) == []
+
+
+def test_a_patch_size_the_backbone_cannot_take_is_refused_at_check_time(tmp_path: Path) -> None:
+    """TransUNet's skips meet its 1/16 token grid: a 40 px patch would fail inside the network at
+    the first training step; the config check names the keys and a size that works."""
+    config = TINY.replace("  unet: {}", "  transunet: {size: small, img_size: 32}").replace(
+        "patch_size: [64, 64]", "patch_size: [40, 40]")
+    path = tmp_path / "transunet.yaml"
+    path.write_text(config)
+    with pytest.raises(ConfigError, match=r"'datasets\.\w+\.train\.patch_size' / 'backbones\.transunet': "
+                                          r"transunet needs every patch side to be a multiple of 16 .* "
+                                          r"patch_size is \[40, 40\]; use e\.g\. \[48, 48\]"):
+        load_config(path)
+    path.write_text(config.replace("patch_size: [40, 40]", "patch_size: [48, 48]"))
+    assert load_config(path)["backbones"]["transunet"]["size"] == "small"
