@@ -177,8 +177,9 @@ def conv_of_resized(
     channel mixing runs at the level's own (coarse) resolution instead of the output's. A level
     is resized first and convolved directly instead when that takes fewer multiply-adds
     (:func:`_direct_is_cheaper`: levels at least as large as ``size``, and narrow levels at half
-    its size, e.g. width 32 at 48 -> 96 px). Resize and shift are applied per axis as small matrices (:func:`_resize_shift_sum`), whose rows outside the map
-    are zero: the conv's zero padding. Odd kernels (padding k // 2), as the gate's 3 x 3.
+    its size, e.g. width 32 at 48 -> 96 px). Resize and shift are applied per axis as small
+    matrices (:func:`_resize_shift_sum`), whose rows outside the map are zero: the conv's zero
+    padding. Odd kernels (padding k // 2), as the gate's 3 x 3.
     """
     conv = {2: F.conv2d, 3: F.conv3d}[spatial_dims]
     kernel = tuple(weight.shape[2:])
