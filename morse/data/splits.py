@@ -13,7 +13,6 @@ __all__ = [
     "SPLIT_DEFAULTS",
     "check_explicit_splits",
     "entry_splits",
-    "prepare_split_arguments",
     "require_train_and_test",
     "split_cases",
 ]
@@ -95,19 +94,6 @@ def entry_splits(
         val_fraction=params["val_fraction"],
         split_seed=params["seed"],
     )
-
-
-def prepare_split_arguments(entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The split keyword arguments of :func:`~morse.data.prepare.prepare_nifti_dataset` for a
-    dataset config entry whose cases are known only once generated (the phantoms): its explicit
-    ``split.train/val/test`` lists if any (checked there against the generated cases; cases not
-    listed are left out), else its fractions and ``seed`` over ``defaults``."""
-    split = dict(entry.get("split") or {})
-    if any(k in split for k in SPLIT_NAMES):
-        return {"splits": {k: list(split[k]) for k in SPLIT_NAMES if k in split}}
-    params = {**defaults, **split}
-    return {"test_fraction": params["test_fraction"], "val_fraction": params["val_fraction"],
-            "split_seed": params["seed"]}
 
 
 def require_train_and_test(splits: Mapping[str, Sequence[str]], where: object, n_cases: int) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from morse.data.decathlon import task_cases
 from morse.data.phantom import generate_phantom2d
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import prepare_split_arguments
+from morse.data.splits import entry_splits
 
 PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
 PHANTOM_SPLIT_DEFAULTS = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0}
@@ -25,7 +26,8 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
     intensity = {"mode": "window", "window": [-125, 275], **entry.get("intensity", {})}
     return prepare_nifti_dataset(
         raw_dir, out_dir, name=name, spatial_dims=2,
-        intensity=intensity, **prepare_split_arguments(entry, PHANTOM_SPLIT_DEFAULTS),
+        splits=entry_splits(entry, sorted(task_cases(raw_dir)), raw_dir, PHANTOM_SPLIT_DEFAULTS),
+        intensity=intensity,
     )
 
 

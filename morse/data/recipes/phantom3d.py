@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from morse.data.decathlon import task_cases
 from morse.data.phantom3d import generate_phantom3d
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import DatasetInfo
 from morse.data.recipes.phantom2d import PHANTOM_SPLIT_DEFAULTS
 from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import prepare_split_arguments
+from morse.data.splits import entry_splits
 
 PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
 # BraTS evaluation regions: whole tumour, tumour core, enhancing tumour.
@@ -29,7 +30,8 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
     intensity = {"mode": "zscore", **entry.get("intensity", {})}
     return prepare_nifti_dataset(
         raw_dir, out_dir, name=name, spatial_dims=3,
-        intensity=intensity, **prepare_split_arguments(entry, PHANTOM_SPLIT_DEFAULTS), regions=dict(BRATS_REGIONS),
+        splits=entry_splits(entry, sorted(task_cases(raw_dir)), raw_dir, PHANTOM_SPLIT_DEFAULTS),
+        intensity=intensity, regions=dict(BRATS_REGIONS),
     )
 
 
