@@ -53,7 +53,7 @@ class FeatureUNet(BasicUNet):
             upcat.__class__ = _UpCatPadOnlyIfNeeded  # same module, compile-friendly padding
         self.spatial_dims = spatial_dims
         self.feature_channels = [widths[4], widths[3], widths[2], widths[1], widths[5]]
-        # Input side lengths must be divisible by this for the skip connections to line up.
+        # Inference pads inputs to a multiple of this; in training UpCat pads odd sides itself.
         self.size_divisor = 16
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:  # type: ignore[override]

@@ -303,9 +303,9 @@ def measure_variant(
     optimisations. ``amp`` (CUDA only) runs forward passes under bf16 autocast with the
     backbone in the channels-last layout (2D). ``channels_last`` runs the backbone in the
     channels-last layout on any device (``train.channels_last``, 2D and 3D). ``compile``
-    applies ``torch.compile`` to the model in place (``train.compile``). With ``profile`` (a list), one training step is profiled: its
-    op table (:func:`profile_ops`, labelled with the row's keys) is appended and the row gets
-    the matmul/conv share of the step's self time.
+    applies ``torch.compile`` to the model in place (``train.compile``). With ``profile`` (a
+    list), one training step is profiled: its op table (:func:`profile_ops`, labelled with the
+    row's keys) is appended and the row gets the matmul/conv share of the step's self time.
     """
     model = build(setting, base, overrides, classes, device)
     for module in model.modules():

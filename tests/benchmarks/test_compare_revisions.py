@@ -20,8 +20,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-
-
 def test_the_old_revision_s_code_is_the_archived_one(tmp_path):
     compare = load_benchmark("compare_revisions")
     old = compare.import_revision("HEAD", tmp_path)
