@@ -60,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from morse.data.atomic import remove_stale_temporaries
+    from morse.common import remove_stale_temporaries
     from morse.data.sources import fetch_dataset
 
     remove_stale_temporaries(Path(args.out))  # of an earlier, killed attempt of this step
@@ -68,7 +68,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from morse.data.atomic import remove_stale_temporaries
+    from morse.common import remove_stale_temporaries
     from morse.data.sources import prepare_dataset
 
     remove_stale_temporaries(Path(args.out))
@@ -122,7 +122,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
-    from morse.data.atomic import atomic_path
+    from morse.common import atomic_path
 
     metrics = aggregate_metrics([Path(p) for p in args.metrics])
     out = Path(args.out_dir)
@@ -150,7 +150,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from morse.analysis.stats import paired_comparisons
-    from morse.data.atomic import atomic_path
+    from morse.common import atomic_path
 
     comparisons = paired_comparisons(pd.read_csv(args.metrics), reference_variant=args.reference,
                                      n_resamples=args.resamples, seed=args.seed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from morse.data.atomic import remove_path
+from morse.common import remove_path
 
 __all__ = ["clean_data_temporaries", "failed_jobs", "first_error_line", "failure_summary"]
 

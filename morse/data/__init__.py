@@ -1,6 +1,6 @@
-"""Data layer: phantom generation, the prepare step (one on-disk format), loading, atomic writes.
+"""Data layer: phantom generation, the prepare step (one on-disk format), loading.
 
-Submodules: :mod:`~morse.data.atomic`, :mod:`~morse.data.prepared` (format, ``DatasetInfo``),
+Submodules: :mod:`~morse.data.prepared` (format, ``DatasetInfo``),
 :mod:`~morse.data.phantom`, :mod:`~morse.data.prepare` (NIfTI -> prepared, with
 :mod:`~morse.data.nifti`, :mod:`~morse.data.splits`, :mod:`~morse.data.intensity`), the readers of
 users' layouts (:mod:`~morse.data.decathlon`, :mod:`~morse.data.nnunet`,
@@ -8,7 +8,7 @@ users' layouts (:mod:`~morse.data.decathlon`, :mod:`~morse.data.nnunet`,
 module (torch, MONAI) is not imported here, so light consumers stay light.
 """
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d
 from morse.data.prepare import prepare_nifti_dataset
 from morse.data.prepared import (

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 __all__ = [
     "ChecksumError",

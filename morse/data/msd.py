@@ -10,7 +10,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 
 def save_msd_case(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 __all__ = [
     "DataError",

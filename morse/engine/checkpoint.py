@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 
 class CheckpointMismatchError(RuntimeError):

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics, metric_options
 from morse.analysis.refinement import REFINEMENT_COLUMNS, refinement_counts
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 from morse.data.fingerprint import dataset_mismatch
 from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.engine.checkpoint import load_checkpoint

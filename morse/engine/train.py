@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from baselines import build_backbone
 from morse.analysis.convergence import point_loss_plateau
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 from morse.data.fingerprint import dataset_record
 from morse.data.loading import SliceDataset, infinite_loader
 from morse.data.loading3d import PatchDataset

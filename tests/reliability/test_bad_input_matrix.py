@@ -14,8 +14,8 @@ from training_runs import make_run
 from workflow_runner import TINY_CONFIG
 
 from morse import cli
+from morse.common import stale_temporaries
 from morse.config import ConfigError, check_device, load_config
-from morse.data.atomic import stale_temporaries
 from morse.engine.train import train_run
 
 TINY = TINY_CONFIG.read_text()

@@ -22,7 +22,7 @@ from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 
 from morse.analysis.vocabulary import output_rank, variant_colour, variant_rank
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 __all__ = ["arms", "facet_grid", "facets", "grid", "new_figure", "no_data", "output_colour", "save", "seeded", "style"]
 

@@ -31,7 +31,7 @@ from morse.analysis.report.format import html_table
 from morse.analysis.summaries.ablation import ablation_points, ablation_summary
 from morse.analysis.summaries.cost import cost_accuracy_summary
 from morse.analysis.vocabulary import output_rank, variant_order
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 
 __all__ = ["PHANTOM_WARNING", "build_report"]
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 from morse.data.download import (
     DownloadError,
     default_cache_dir,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from morse.data.atomic import atomic_path
+from morse.common import atomic_path
 from morse.data.prepared import (
     DataError,
     DatasetInfo,

@@ -1,4 +1,6 @@
-"""Atomic writes: produce an output under a temporary sibling name, rename it when complete.
+"""Helpers every layer uses (the bottom of the import graph; imports nothing from ``morse``).
+
+Atomic writes: produce an output under a temporary sibling name, rename it when complete.
 
 Every step of the workflow writes its outputs through :func:`atomic_path`, so an interrupted
 run never leaves a half-written file or directory under the final name (Snakemake and the
