@@ -15,10 +15,12 @@ from baselines.registry import BUILTIN_SPATIAL_DIMS
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
 from morse.config.schema import ConfigError, StrictValidator, describe, load_schema
 from morse.config.variants import PRETRAIN, variant_head
-from morse.data.recipes.phantom2d import PHANTOM_DEFAULTS
-from morse.data.recipes.phantom3d import PHANTOM3D_DEFAULTS
+from morse.data.recipes import phantom2d, phantom3d
 
 REFERENCE_VARIANT = "baseline"  # what `compare` and the report measure every variant against
+
+# Dataset kinds whose config defines the image size (for the Boundary-IoU width check).
+_IMAGE_SHAPES = {"phantom2d": phantom2d.image_shape, "phantom3d": phantom3d.image_shape}
 
 
 def check_safe_names(config: dict[str, Any]) -> None:
@@ -121,14 +123,9 @@ def check_evaluation(config: dict[str, Any]) -> None:
     values are rejected by the schema."""
     for dataset, entry in config["datasets"].items():
         width = (entry.get("evaluate") or {}).get("boundary_iou_width")
-        if width is None or entry["kind"] not in ("phantom2d", "phantom3d"):
+        if width is None or entry["kind"] not in _IMAGE_SHAPES:
             continue
-        if entry["kind"] == "phantom2d":  # slice-wise: the band lies in the slice
-            size = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}["size"]
-            shape = (size, size)
-        else:
-            phantom = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
-            shape = (phantom.get("depth") or phantom["size"], phantom["size"], phantom["size"])
+        shape = _IMAGE_SHAPES[entry["kind"]](entry)
         if width > min(shape):
             raise ConfigError(
                 f"config key 'datasets.{dataset}.evaluate.boundary_iou_width': {width} voxels is "
