@@ -21,7 +21,6 @@ from morse.config.checks import (
     check_names,
     check_reference_variant,
     check_safe_names,
-    probe_cuda,
 )
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
 from morse.config.identity import (
@@ -69,7 +68,6 @@ __all__ = [
     "dataset_train",
     "load_config",
     "load_schema",
-    "probe_cuda",
     "merge_settings",
     "pretrain_config",
     "read_yaml",

@@ -4,14 +4,13 @@ widths, the per-dataset training settings and the device."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from baselines import backbone_spatial_dims, get_backbone_spec
 from baselines.input_sizes import BUILTIN_INPUT_SIZE_CHECKS
 from baselines.registry import BUILTIN_SPATIAL_DIMS
+from morse import device
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
 from morse.config.schema import ConfigError, StrictValidator, describe, load_schema
 from morse.config.variants import PRETRAIN, variant_head
@@ -155,15 +154,9 @@ def check_device(config: dict[str, Any], cuda_available: Callable[[], bool] | No
     """With ``device: cuda``, refuse a machine where torch sees no CUDA device (before any job)."""
     if config.get("device") != "cuda":
         return
-    if not (cuda_available or probe_cuda)():
+    if not (cuda_available or device.cuda_available)():
         raise ConfigError(
             "config key 'device': cuda, but torch finds no CUDA device on this machine; run on a GPU "
             "machine (or submit with --profile workflow/profiles/slurm), or set `device: cpu` or `auto`"
         )
 
-
-def probe_cuda() -> bool:
-    """Whether torch sees a CUDA device, asked in a subprocess (the caller need not import torch)."""
-    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
-                           capture_output=True, text=True)
-    return probe.returncode == 0 and probe.stdout.strip() == "True"
