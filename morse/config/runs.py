@@ -7,7 +7,7 @@ from typing import Any
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
 from morse.config.identity import config_hash
 from morse.config.variants import PRETRAIN, ablation_points, ablation_variants, variant_head
-from morse.method.config import resolve_head_config
+from morse.method.config import HeadConfig, resolve_head_config
 
 
 def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -29,7 +29,7 @@ def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _resolve(
     config: dict[str, Any], dataset: str, backbone: str, variant: str, seed: int,
-    head: dict[str, Any], train: dict[str, Any], protocol: str,
+    head: HeadConfig, train: dict[str, Any], protocol: str,
 ) -> dict[str, Any]:
     entry = config["datasets"][dataset]
     return {
@@ -40,7 +40,7 @@ def _resolve(
         "backbone": backbone,
         "backbone_options": config["backbones"][backbone] or {},
         "variant": variant,
-        "head": head,
+        "head": head.to_dict(),  # the run config travels as JSON (Snakemake params, run.json)
         "seed": int(seed),
         "device": config.get("device", "auto"),
         "protocol": protocol,
@@ -69,7 +69,7 @@ def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: i
     """The resolved config of the backbone-only pretraining run of the two-stage protocol."""
     train = dataset_train(config, dataset)
     train["iterations"] = train.pop("pretrain_iterations", None) or train["iterations"]
-    head = resolve_head_config("baseline").to_dict()
+    head = resolve_head_config("baseline")
     resolved = _resolve(config, dataset, backbone, PRETRAIN, seed, head, train, "two_stage")
     resolved["config_hash"] = config_hash(resolved)
     return resolved

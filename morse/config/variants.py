@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from morse.config.schema import ConfigError
-from morse.method.config import VARIANTS, resolve_head_config
+from morse.method.config import VARIANTS, HeadConfig, resolve_head_config
 
 PRETRAIN = "pretrain"  # the run folder name of the backbone-only first stage (protocol two_stage)
 
 
-def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
-    """Resolve a variant name to its full head configuration (a dict of HeadConfig fields)."""
+def variant_head(config: dict[str, Any], variant: str) -> HeadConfig:
+    """Resolve a variant name to its full, checked head configuration."""
     entry = dict(config["variants"][variant] or {})
     base = entry.pop("base", variant)
     if base not in VARIANTS:
@@ -25,7 +25,7 @@ def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
         overrides.update(config.get("method", {}))
     overrides.update(entry)
     try:
-        return resolve_head_config(base, overrides).to_dict()
+        return resolve_head_config(base, overrides)
     except ValueError as error:
         raise ConfigError(f"config key 'variants.{variant}' / 'method': {error}") from error
 
