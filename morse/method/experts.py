@@ -300,7 +300,8 @@ class DenseExpertFusion(nn.Module):
     second-finest level's size (every expert map resized there) and upsamples the K softmax
     weights (bi/tri)linearly to full size; they still sum to 1 per pixel. ``fast`` (attribute,
     default True) computes the gate's first conv with :func:`conv_of_resized` (same maths); set it
-    to False for the straightforward reference path.
+    to False for the straightforward reference path. ``max_dropped`` and ``gate_resolution`` come
+    from :meth:`~morse.method.config.HeadConfig.experts`, which checks them against K.
     """
 
     def __init__(
@@ -317,8 +318,6 @@ class DenseExpertFusion(nn.Module):
         num_experts = len(in_channels)
         if gate_resolution not in ("full", "coarse"):
             raise ValueError(f"gate_resolution must be 'full' or 'coarse', got {gate_resolution!r}")
-        if gate_resolution == "coarse" and num_experts < 2:
-            raise ValueError("gate_resolution='coarse' needs at least 2 expert levels")
         self.spatial_dims = spatial_dims
         self.stochastic = stochastic
         self.max_dropped = max_dropped
