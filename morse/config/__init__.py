@@ -37,8 +37,8 @@ from morse.config.runs import pretrain_config, run_config, run_matrix
 from morse.config.schema import REPO_ROOT, SCHEMA_PATH, ConfigError, load_schema
 from morse.config.variants import (
     PRETRAIN,
+    ablation_identities,
     ablation_name,
-    ablation_points,
     ablation_variants,
     variant_head,
 )
@@ -52,8 +52,8 @@ __all__ = [
     "RUNTIME_TRAIN_KEYS",
     "SCHEMA_PATH",
     "ConfigError",
+    "ablation_identities",
     "ablation_name",
-    "ablation_points",
     "ablation_variants",
     "check_dataset_train",
     "check_device",

@@ -6,7 +6,7 @@ from typing import Any
 
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
 from morse.config.identity import config_hash
-from morse.config.variants import PRETRAIN, ablation_points, ablation_variants, variant_head
+from morse.config.variants import PRETRAIN, ablation_identities, ablation_variants, variant_head
 from morse.method.config import HeadConfig, resolve_head_config
 
 
@@ -56,7 +56,7 @@ def run_config(
     protocol = config.get("protocol", "single_stage")
     resolved = _resolve(config, dataset, backbone, variant, seed, variant_head(config, variant),
                         dataset_train(config, dataset), protocol)
-    ablation = ablation_points(config).get(variant)
+    ablation = ablation_identities(config).get(variant)
     if ablation is not None:  # which ablation point this is (run.json carries it)
         resolved["ablation"] = ablation
     if protocol == "two_stage":

@@ -36,9 +36,10 @@ def ablation_name(base: str, knob: str, value: Any) -> str:
     return f"{base}-{knob}-{text}"
 
 
-def ablation_points(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The ``ablations`` block as variant name -> its identity ``{base, knob, value}``: one point
-    per knob value (recorded in the run config, so the analysis never parses variant names)."""
+def ablation_identities(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``ablations`` block as generated variant name -> the identity ``{base, knob, value}``
+    of its ablation point: one point per knob value (recorded in the run config as ``ablation``,
+    so the analysis never parses variant names)."""
     block = config.get("ablations") or {}
     base = block.get("base", "morse")
     return {
@@ -52,7 +53,7 @@ def ablation_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Expand the ``ablations`` block into variants: one per knob value, each the ``base``
     variant with that single knob changed (the others at the experiment's values)."""
     variants: dict[str, dict[str, Any]] = {}
-    for name, point in ablation_points(config).items():
+    for name, point in ablation_identities(config).items():
         overrides = dict(config["variants"].get(point["base"]) or {})
         overrides.setdefault("base", point["base"])
         overrides[point["knob"]] = point["value"]
