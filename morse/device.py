@@ -19,7 +19,7 @@ def cuda_available(*, import_torch: bool = True) -> bool:
 
     torch's own answer: in this process when torch is imported already, otherwise in a
     subprocess (the caller need not import torch). With ``import_torch=False``, an estimate
-    from the installation alone, without starting torch (which takes seconds): a CUDA build of
+    from the installation alone, without importing torch (slow to start): a CUDA build of
     torch and an NVIDIA driver, with ``CUDA_VISIBLE_DEVICES`` not set to the empty string; the
     Snakefile plans the DAG with it, and the jobs then ask torch itself.
     """
