@@ -1,14 +1,11 @@
 # MORSE reproducibility benchmark: fetch -> prepare -> train -> evaluate -> aggregate -> compare -> report
 #   snakemake --cores all                                  # the default phantom experiment
 #   snakemake --cores all --configfile config/paper.yaml   # another experiment
-import importlib.util
 import json
 import os
 import re
 import shlex
-import shutil
 import sys
-from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
@@ -24,6 +21,7 @@ from morse.config import (
     validate_config,
 )
 from morse.data.fingerprint import local_dataset_fingerprint
+from morse.device import cuda_available
 from morse.failures import clean_data_temporaries, failure_summary
 
 min_version("9.0")
@@ -67,18 +65,8 @@ REPORTS = f"reports/{EXPERIMENT}"
 RUN_DIR = RESULTS + "/{dataset}/{backbone}/{variant}/seed{seed}"
 
 
-def _cuda_available():
-    """A CUDA build of torch and an NVIDIA driver, found without importing torch (which takes
-    seconds): the DAG builds torch-free. The jobs themselves pick the device with torch."""
-    spec = importlib.util.find_spec("torch")
-    if spec is None or spec.origin is None or os.environ.get("CUDA_VISIBLE_DEVICES") == "":
-        return False
-    lib = Path(spec.origin).parent / "lib"
-    cuda_build = any(lib.glob("libtorch_cuda*")) or any(lib.glob("torch_cuda*"))
-    return cuda_build and (Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None)
-
-
-USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and _cuda_available())
+# The DAG builds torch-free: the installation tells whether jobs get a GPU (they ask torch).
+USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and cuda_available(import_torch=False))
 
 
 wildcard_constraints:

@@ -6,12 +6,14 @@ import contextlib
 
 import torch
 
+from morse.device import cuda_available
+
 
 def select_device(requested: str = "auto") -> torch.device:
     """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if requested == "cuda" and not torch.cuda.is_available():
+    if requested == "cuda" and not cuda_available():
         raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+    if requested == "cpu" or (requested == "auto" and not cuda_available()):
         return torch.device("cpu")
     return torch.device("cuda")
 

@@ -44,7 +44,8 @@ def poly_lr(base_lr: float, iteration: int, max_iterations: int, power: float, e
 
 
 def build_model(run: dict[str, Any], info: DatasetInfo) -> Segmenter:
-    """The Segmenter (backbone + head) a resolved run config describes."""
+    """The Segmenter (backbone + head) a resolved run config describes; its ``head_config`` is
+    the run's :class:`HeadConfig`, built here once from the run config's JSON form."""
     backbone = build_backbone(
         run["backbone"],
         in_channels=len(info.modalities),
@@ -263,14 +264,13 @@ def _train_iterations(
     settings = run["train"]
     max_iterations = settings["iterations"]
     coarse_loss_fn = CoarseLoss()
-    head = HeadConfig(**run["head"])
     model.train()
     started = time.perf_counter()
     bar = tqdm(range(state.iteration, max_iterations), desc=_run_name(run), disable=not progress,
                initial=state.iteration, total=max_iterations, unit="it")
     for iteration in bar:
-        losses = training_step(run, model, optimizer, coarse_loss_fn, head, next(batches), iteration,
-                               device, checkpoint_path)
+        losses = training_step(run, model, optimizer, coarse_loss_fn, model.head_config, next(batches),
+                               iteration, device, checkpoint_path)
         done = iteration + 1
         elapsed = state.elapsed_before + time.perf_counter() - started
         state.pending.append(step_values(losses, model.point_stats))

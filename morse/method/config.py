@@ -43,6 +43,24 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         )
 
 
+# The rules that bound knobs by the number of experts K, each checked here only: by HeadConfig
+# when ``num_experts`` is given, and by :meth:`HeadConfig.experts` once the backbone sets K.
+def _check_dropped_experts(num_experts: int, max_dropped_experts: int | None) -> None:
+    """At most K - 1 experts are dropped, so that one always survives."""
+    if max_dropped_experts is not None and max_dropped_experts > num_experts - 1:
+        raise ValueError(
+            "HeadConfig.max_dropped_experts must be <= num_experts - 1 "
+            f"({num_experts - 1}) so that one expert always survives, "
+            f"got {max_dropped_experts}"
+        )
+
+
+def _check_coarse_gate(num_experts: int, gate_resolution: str) -> None:
+    """A coarse gate runs at the second-finest expert's size, so it needs two experts."""
+    if gate_resolution != "full" and num_experts < 2:
+        raise ValueError("HeadConfig.gate_resolution='coarse' needs num_experts >= 2")
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """All knobs of the point-rendering head; defaults follow the authors' public code.
@@ -85,16 +103,8 @@ class HeadConfig:
                 f"HeadConfig.stochastic_gating must be true or false, got {self.stochastic_gating!r}"
             )
         _check_int("max_dropped_experts", self.max_dropped_experts, 0, optional=True)
-        if (
-            self.num_experts is not None
-            and self.max_dropped_experts is not None
-            and self.max_dropped_experts > self.num_experts - 1
-        ):
-            raise ValueError(
-                "HeadConfig.max_dropped_experts must be <= num_experts - 1 "
-                f"({self.num_experts - 1}) so that one expert always survives, "
-                f"got {self.max_dropped_experts}"
-            )
+        if self.num_experts is not None:
+            _check_dropped_experts(self.num_experts, self.max_dropped_experts)
         _check_int("num_points", self.num_points, 1)
         _check_float("oversample_ratio", self.oversample_ratio, 1.0)
         _check_float("importance_ratio", self.importance_ratio, 0.0, 1.0)
@@ -113,13 +123,27 @@ class HeadConfig:
                 "HeadConfig.gate_resolution='coarse' only applies to fusion='dense' (the per-pixel "
                 f"gate); got fusion={self.fusion!r}"
             )
-        if self.gate_resolution != "full" and self.num_experts == 1:
-            raise ValueError("HeadConfig.gate_resolution='coarse' needs num_experts >= 2")
+        if self.num_experts is not None:
+            _check_coarse_gate(self.num_experts, self.gate_resolution)
 
     @property
     def has_head(self) -> bool:
         """True when a point head is attached (every variant except the bare backbone)."""
         return self.head_type != "none"
+
+    def experts(self, feature_levels: int) -> tuple[int, int]:
+        """(number of experts K, most experts dropped at once) on a backbone with
+        ``feature_levels`` feature maps: ``num_experts`` (default: one per level) and
+        ``max_dropped_experts`` (default: K - 1), checked against the rules K bounds."""
+        count = self.num_experts if self.num_experts is not None else feature_levels
+        if count > feature_levels:
+            raise ValueError(
+                f"HeadConfig.num_experts={count} but the backbone has only {feature_levels} "
+                "feature levels"
+            )
+        _check_dropped_experts(count, self.max_dropped_experts)
+        _check_coarse_gate(count, self.gate_resolution)
+        return count, count - 1 if self.max_dropped_experts is None else self.max_dropped_experts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (for run.json and checkpoints)."""

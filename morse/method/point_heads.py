@@ -1,7 +1,8 @@
 """Point heads: the shared MLP that labels sampled points, and the point-wise mixture of experts.
 
-Both have a ``fast`` attribute (default True): the same maths as the straightforward 1x1-conv1d
-code (``fast = False``, the reference), laid out for matrix multiplication (:func:`grouped_point_mlp`).
+Both have a ``fast`` attribute (default True for the point head, False for the mixture): the same
+maths as the straightforward 1x1-conv1d code (``fast = False``, the reference), laid out for
+matrix multiplication (:func:`grouped_point_mlp`).
 """
 
 from __future__ import annotations
@@ -161,8 +162,7 @@ class PointwiseExpertHead(nn.Module):
         self.dropout = nn.Dropout1d(dropout)
         self.predictor = nn.Conv1d(width, num_classes, kernel_size=1)
         self.last_keep_mask: torch.Tensor | None = None
-        # The grouped path is exact but measured slower on 2 CPU cores (training step 1.05 s
-        # against 0.64 s before it, UNet 96 px, width 32): off until it pays (issue 17).
+        # The grouped path is exact but slower on CPU than the per-expert heads: off by default.
         self.fast = False
 
     def _gate_and_drop(self, weights: torch.Tensor) -> torch.Tensor:

@@ -46,20 +46,9 @@ class Segmenter(nn.Module):
         if num_classes < 2:
             raise ValueError("the point head needs num_classes >= 2 (uncertainty uses top-2 logits)")
         channels = list(backbone.feature_channels)
-        num_levels = head.num_experts if head.num_experts is not None else len(channels)
-        if num_levels > len(channels):
-            raise ValueError(
-                f"HeadConfig.num_experts={num_levels} but the backbone has only {len(channels)} "
-                "feature levels"
-            )
+        num_levels, max_dropped = head.experts(len(channels))
         self.num_levels = num_levels
         channels = channels[len(channels) - num_levels:]
-        max_dropped = num_levels - 1 if head.max_dropped_experts is None else head.max_dropped_experts
-        if max_dropped > num_levels - 1:
-            raise ValueError(
-                f"HeadConfig.max_dropped_experts={max_dropped} must be <= num_experts - 1 "
-                f"= {num_levels - 1}"
-            )
         width = head.expert_width
 
         def make_head(out_channels: int | None) -> PointHead:
@@ -74,8 +63,6 @@ class Segmenter(nn.Module):
             self.fusion = ConcatFusion(channels, width, self.spatial_dims)
             self.point_head = make_head(None)
         elif head.fusion == "dense":
-            if head.gate_resolution == "coarse" and num_levels < 2:
-                raise ValueError("HeadConfig.gate_resolution='coarse' needs at least 2 expert levels")
             self.fusion = DenseExpertFusion(
                 channels,
                 width,

@@ -15,7 +15,7 @@ import numpy as np
 from synthetic_frames import metric_frame, numbered
 
 from morse.cli import main
-from morse.config import ablation_points, load_config, run_config, run_matrix
+from morse.config import load_config, run_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = numbered(["liver", "spleen"])
@@ -131,22 +131,6 @@ def test_a_stale_aggregate_is_refused(tmp_path: Path, capsys) -> None:  # noqa: 
     assert main(args) == 1
     assert "metrics.csv holds run(s) the config does not name: phantom2d/unet/pointrend/0" in (
         capsys.readouterr().err)
-
-
-def test_ablation_identity_is_recorded_in_the_run_config(tmp_path: Path) -> None:
-    text = (REPO / "config" / "tiny.yaml").read_text() + (
-        "ablations:\n  base: morse\n  knobs:\n    num_points: [32]\n    stochastic_gating: [false]\n")
-    path = tmp_path / "ablations.yaml"
-    path.write_text(text)
-    config = load_config(path)
-    assert ablation_points(config) == {
-        "morse-num_points-32": {"base": "morse", "knob": "num_points", "value": 32},
-        "morse-stochastic_gating-false": {"base": "morse", "knob": "stochastic_gating", "value": False},
-    }
-    run = run_config(config, "phantom2d", "unet", "morse-stochastic_gating-false", 0)
-    assert run["ablation"] == {"base": "morse", "knob": "stochastic_gating", "value": False}
-    assert run["head"]["stochastic_gating"] is False
-    assert "ablation" not in run_config(config, "phantom2d", "unet", "morse", 0)
 
 
 def test_the_report_and_the_job_graph_do_not_import_torch(tmp_path: Path) -> None:

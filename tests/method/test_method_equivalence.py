@@ -249,8 +249,8 @@ def test_gate_resolution_defaults_to_the_faithful_full_gate_and_is_validated():
         resolve_head_config("pointrend", {"gate_resolution": "coarse"})
     with pytest.raises(ValueError, match="num_experts >= 2"):
         HeadConfig(gate_resolution="coarse", num_experts=1)
-    with pytest.raises(ValueError, match="at least 2"):
-        DenseExpertFusion([4], 8, 2, stochastic=False, max_dropped=0, gate_resolution="coarse")
+    with pytest.raises(ValueError, match="num_experts >= 2"):  # one expert per backbone level
+        HeadConfig(gate_resolution="coarse").experts(feature_levels=1)
 
 
 def test_full_gate_resolution_leaves_the_model_unchanged(toy_backbone):

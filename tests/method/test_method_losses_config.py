@@ -79,3 +79,15 @@ def test_config_errors_name_the_field():
         HeadConfig(num_points=20.5)
     with pytest.raises(ValueError, match="max_dropped_experts"):
         HeadConfig(num_experts=3, max_dropped_experts=3)
+
+
+def test_expert_count_rules_hold_whether_k_is_given_or_set_by_the_backbone():
+    assert HeadConfig().experts(feature_levels=4) == (4, 3)  # one expert per level, K - 1 droppable
+    assert HeadConfig(num_experts=3, max_dropped_experts=1).experts(feature_levels=5) == (3, 1)
+    dropped = r"max_dropped_experts must be <= num_experts - 1 \(1\) so that one expert always survives, got 2"
+    with pytest.raises(ValueError, match=dropped):
+        HeadConfig(num_experts=2, max_dropped_experts=2)  # at config check time
+    with pytest.raises(ValueError, match=dropped):
+        HeadConfig(max_dropped_experts=2).experts(feature_levels=2)  # when the backbone sets K
+    with pytest.raises(ValueError, match="num_experts=3 but the backbone has only 2 feature levels"):
+        HeadConfig(num_experts=3).experts(feature_levels=2)

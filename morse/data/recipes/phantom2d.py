@@ -16,6 +16,12 @@ PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
 PHANTOM_SPLIT_DEFAULTS = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0}
 
 
+def image_shape(entry: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of the images a config entry evaluates: its slices (trained slice-wise)."""
+    size = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}["size"]
+    return (size, size)
+
+
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
     """Generate the raw phantom (MSD layout, NIfTI) deterministically from its seed."""
     generate_phantom2d(raw_dir, **{**PHANTOM_DEFAULTS, **entry.get("phantom", {})})

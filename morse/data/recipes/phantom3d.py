@@ -19,6 +19,12 @@ BRATS_REGIONS = {"WT": [1, 2, 3], "TC": [2, 3], "ET": [3]}
 _GENERATOR_KEYS = ("n_cases", "size", "depth", "seed", "noise", "blur", "bias", "deform")
 
 
+def image_shape(entry: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of the volumes a config entry evaluates (``depth`` defaults to ``size``)."""
+    phantom = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
+    return (phantom.get("depth") or phantom["size"], phantom["size"], phantom["size"])
+
+
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
     """Generate the raw phantom deterministically from its seed (``n_slices`` is ignored in 3D)."""
     params = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}

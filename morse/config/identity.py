@@ -1,0 +1,55 @@
+"""A run's identity: the settings that determine its trained weights, and their hash.
+
+Settings that do not change the trained weights are recorded in run.json but left out of the
+run's identity hash, so changing them neither retrains nor (except `evaluate`) re-evaluates.
+Samples do not depend on the loader workers (tested). The thread count does on CPU: torch's CPU
+kernels split their reductions by thread and round differently, so the weights trained on 1 and
+on 2 threads differ and `threads` is part of the identity unless the run is on CUDA, where it
+only sizes the CPU-side thread pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "num_workers")
+CUDA_RUNTIME_TRAIN_KEYS = (*RUNTIME_TRAIN_KEYS, "threads")
+RUNTIME_RUN_KEYS = ("evaluate",)
+
+
+def _runtime_train_keys(run: dict[str, Any]) -> tuple[str, ...]:
+    return CUDA_RUNTIME_TRAIN_KEYS if run.get("device") == "cuda" else RUNTIME_TRAIN_KEYS
+
+
+def run_identity(run: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved run config that determines the trained weights: everything but
+    the evaluation, logging, checkpoint-interval and data-loader-worker settings (and, on CUDA,
+    the CPU thread count)."""
+    runtime = _runtime_train_keys(run)
+    identity = {k: v for k, v in run.items() if k not in RUNTIME_RUN_KEYS}
+    identity["train"] = {k: v for k, v in run["train"].items() if k not in runtime}
+    return identity
+
+
+def run_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """The complement of :func:`run_identity`: settings recorded in run.json that do not retrain."""
+    settings = {k: run[k] for k in RUNTIME_RUN_KEYS if k in run}
+    settings["train"] = {k: run["train"][k] for k in _runtime_train_keys(run) if k in run["train"]}
+    return settings
+
+
+def merge_settings(run: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with the non-identity ``settings`` (from :func:`run_settings`) laid over it."""
+    merged = {**run, **{k: v for k, v in settings.items() if k != "train"}}
+    merged["train"] = {**run["train"], **settings.get("train", {})}
+    return merged
+
+
+def config_hash(run: dict[str, Any]) -> str:
+    """A short stable hash of what in a resolved run config changes the trained weights
+    (:func:`run_identity`; ignoring any existing hash)."""
+    payload = {k: v for k, v in run_identity(run).items() if k != "config_hash"}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
