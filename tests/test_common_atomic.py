@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from morse.common import atomic_path
-from morse.data.prepared import (
-    DataError,
-    DatasetInfo,
-    MissingDataError,
-    load_case,
-    read_dataset_info,
-    write_prepared_dataset,
-)
+from morse.data.errors import DataError, MissingDataError
+from morse.data.prepared import DatasetInfo, load_case, read_dataset_info, write_prepared_dataset
 
 
 def _info(cases=("a", "b")) -> DatasetInfo:

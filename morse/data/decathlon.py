@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.download import fetch_archive, is_local, local_source_dir, record_local_source
+from morse.data.errors import DataError, MissingDataError
 from morse.data.nifti import NIBABEL_ENDINGS, RawCase, case_id
-from morse.data.prepared import DataError, MissingDataError
 
 __all__ = [
     "DecathlonTask",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from morse.data.prepared import DataError, MissingDataError
+from morse.data.errors import DataError, MissingDataError
 
 __all__ = [
     "DEFAULT_LAYOUT",

@@ -14,7 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from morse.data.prepared import DataError
+from morse.data.errors import DataError
 
 __all__ = [
     "AFFINE_TOLERANCE",

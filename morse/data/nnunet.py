@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from morse.data.errors import DataError, MissingDataError
 from morse.data.nifti import NIBABEL_ENDINGS, RawCase
-from morse.data.prepared import DataError, MissingDataError
 
 __all__ = ["NnunetDataset", "read_nnunet_dataset"]
 

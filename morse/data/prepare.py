@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from morse.data.errors import DataError, MissingDataError
 from morse.data.intensity import describe_intensity, normalize_intensity
 from morse.data.nifti import (
     AXIS_NAMES,
@@ -37,7 +38,7 @@ from morse.data.nifti import (
     read_volume,
     slice_axis_index,
 )
-from morse.data.prepared import DataError, DatasetInfo, MissingDataError, write_prepared_dataset
+from morse.data.prepared import DatasetInfo, write_prepared_dataset
 from morse.data.splits import check_explicit_splits, require_train_and_test, split_cases
 
 __all__ = ["RawCase", "normalize_intensity", "prepare_nifti_dataset", "split_cases"]

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 
 from morse.common import atomic_path
+from morse.data.errors import DataError, MissingDataError
 
 __all__ = [
-    "DataError",
     "DatasetInfo",
-    "MissingDataError",
     "SPLIT_NAMES",
     "load_case",
     "load_fov",
@@ -41,14 +40,6 @@ __all__ = [
 
 SPLIT_NAMES = ("train", "val", "test")
 _CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-class DataError(ValueError):
-    """Invalid input data (corrupt file, inconsistent shapes, labels outside the class map)."""
-
-
-class MissingDataError(DataError, FileNotFoundError):
-    """A required data directory or file does not exist (usually: a workflow step not yet run)."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from morse.data.prepared import SPLIT_NAMES, DataError
+from morse.data.errors import DataError
+from morse.data.prepared import SPLIT_NAMES
 
 __all__ = [
     "SPLIT_DEFAULTS",

@@ -10,8 +10,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from morse.data.errors import DataError, MissingDataError
 from morse.data.prepare import normalize_intensity, prepare_nifti_dataset, split_cases
-from morse.data.prepared import DataError, MissingDataError, load_case, read_dataset_info
+from morse.data.prepared import load_case, read_dataset_info
 
 CLASSES = {"0": "background", "1": "organ", "2": "vessel"}
 

@@ -18,7 +18,7 @@ from own_layouts import (
 )
 from PIL import Image
 
-from morse.data.prepared import DataError
+from morse.data.errors import DataError
 from morse.data.sources import fetch_dataset, prepare_dataset
 
 

@@ -31,8 +31,9 @@ from morse.data.download import (
     local_source_dir,
     record_local_source,
 )
+from morse.data.errors import DataError, MissingDataError
 from morse.data.prepare import RawCase, prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DataError, DatasetInfo, MissingDataError
+from morse.data.prepared import SPLIT_NAMES, DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
 
 # Girder folder "ACDC" of collection 637218c173e9f0047faa00fb on the Human Heart Project server

@@ -23,8 +23,9 @@ from typing import Any
 
 from morse.data.decathlon import fetch_task, find_task_dir, task_cases
 from morse.data.download import is_local, local_source_dir, record_local_source
+from morse.data.errors import DataError, MissingDataError
 from morse.data.prepare import RawCase, prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DataError, DatasetInfo, MissingDataError
+from morse.data.prepared import SPLIT_NAMES, DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from morse.data.download import record_local_source
+from morse.data.errors import DataError
 from morse.data.generic import generic_intensity, local_only_dir
 from morse.data.images2d import (
     DEFAULT_LAYOUT,
@@ -30,7 +31,7 @@ from morse.data.images2d import (
     resize_case,
 )
 from morse.data.intensity import describe_intensity, normalize_intensity
-from morse.data.prepared import DataError, DatasetInfo, write_prepared_dataset
+from morse.data.prepared import DatasetInfo, write_prepared_dataset
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits, require_train_and_test
 

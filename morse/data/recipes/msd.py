@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.decathlon import fetch_task, task_cases, task_root
+from morse.data.errors import DataError
 from morse.data.generic import volume_options
 from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DataError, DatasetInfo
+from morse.data.prepared import DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits
 

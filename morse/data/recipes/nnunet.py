@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.download import record_local_source
+from morse.data.errors import MissingDataError
 from morse.data.generic import local_only_dir, volume_options
 from morse.data.nnunet import read_nnunet_dataset
 from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DatasetInfo, MissingDataError
+from morse.data.prepared import SPLIT_NAMES, DatasetInfo
 from morse.data.sources import DatasetRecipe, register_recipe
 from morse.data.splits import entry_splits
 

@@ -41,14 +41,9 @@ from morse.data.download import (
     record_local_source,
     verify_checksum,
 )
+from morse.data.errors import DataError, MissingDataError
 from morse.data.prepare import RawCase, normalize_intensity, prepare_nifti_dataset, split_cases
-from morse.data.prepared import (
-    SPLIT_NAMES,
-    DataError,
-    DatasetInfo,
-    MissingDataError,
-    write_prepared_dataset,
-)
+from morse.data.prepared import SPLIT_NAMES, DatasetInfo, write_prepared_dataset
 from morse.data.sources import DatasetRecipe, register_recipe
 
 log = logging.getLogger(__name__)
