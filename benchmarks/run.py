@@ -416,7 +416,7 @@ def loader_throughput(args: argparse.Namespace, table: pd.DataFrame) -> pd.DataF
     """Samples/s of SliceDataset + infinite_loader on a phantom vs the training step's demand."""
     from morse.data.loading import SliceDataset, infinite_loader
     from morse.data.phantom import generate_phantom2d
-    from morse.data.prepare import prepare_nifti_dataset
+    from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

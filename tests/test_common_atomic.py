@@ -9,7 +9,12 @@ import pytest
 
 from morse.common import atomic_path
 from morse.data.errors import DataError, MissingDataError
-from morse.data.prepared import DatasetInfo, load_case, read_dataset_info, write_prepared_dataset
+from morse.data.prepared.format import (
+    DatasetInfo,
+    load_case,
+    read_dataset_info,
+    write_prepared_dataset,
+)
 
 
 def _info(cases=("a", "b")) -> DatasetInfo:

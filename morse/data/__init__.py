@@ -11,8 +11,13 @@ module (torch, MONAI) is not imported here, so light consumers stay light.
 from morse.common import atomic_path
 from morse.data.errors import DataError, MissingDataError
 from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DatasetInfo, load_case, read_dataset_info, write_prepared_dataset
+from morse.data.prepared.format import (
+    DatasetInfo,
+    load_case,
+    read_dataset_info,
+    write_prepared_dataset,
+)
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
 __all__ = [
     "PHANTOM_CLASSES",

@@ -32,7 +32,7 @@ from monai.transforms import (
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from morse.data.errors import DataError
-from morse.data.prepared import load_case
+from morse.data.prepared.format import load_case
 
 __all__ = ["AUGMENTATIONS", "EpochShuffleSampler", "SliceDataset", "check_label_range", "infinite_loader"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from morse.data.prepared import DatasetInfo
+from morse.data.prepared.format import DatasetInfo
 
 FetchFn = Callable[[str, dict[str, Any], Path], None]
 PrepareFn = Callable[[str, dict[str, Any], Path, Path], DatasetInfo]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from morse.data.loading import EpochShuffleSampler, SliceDataset, infinite_loader
-from morse.data.prepared import load_case, read_dataset_info
+from morse.data.prepared.format import load_case, read_dataset_info
 
 
 @pytest.fixture(scope="module")

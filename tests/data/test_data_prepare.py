@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from morse.data.errors import DataError, MissingDataError
-from morse.data.prepare import normalize_intensity, prepare_nifti_dataset, split_cases
-from morse.data.prepared import load_case, read_dataset_info
+from morse.data.prepared.format import load_case, read_dataset_info
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.intensity import normalize_intensity
+from morse.data.prepared.splits import split_cases
 
 CLASSES = {"0": "background", "1": "organ", "2": "vessel"}
 

@@ -10,7 +10,7 @@ import torch
 
 from morse.data.loading import infinite_loader
 from morse.data.loading3d import PatchDataset
-from morse.data.prepared import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
 
 
 def _ball_case(shape: tuple[int, int, int], radius: float) -> tuple[np.ndarray, np.ndarray]:

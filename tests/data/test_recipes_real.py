@@ -30,7 +30,7 @@ from real_layouts import (
 
 from morse.data.download import DownloadError
 from morse.data.errors import DataError, MissingDataError
-from morse.data.prepared import load_case, read_dataset_info
+from morse.data.prepared.format import load_case, read_dataset_info
 from morse.data.recipes import synapse
 from morse.data.sources import fetch_dataset, prepare_dataset
 

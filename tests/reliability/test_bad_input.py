@@ -19,7 +19,7 @@ from morse import cli
 from morse.data.errors import DataError
 from morse.data.loading import EpochShuffleSampler, SliceDataset
 from morse.data.loading3d import PatchDataset
-from morse.data.prepared import read_dataset_info
+from morse.data.prepared.format import read_dataset_info
 from morse.engine import checkpoint as checkpoint_module
 from morse.engine import train as train_module
 from morse.engine.checkpoint import (

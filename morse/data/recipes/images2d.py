@@ -30,10 +30,10 @@ from morse.data.images2d import (
     read_mask,
     resize_case,
 )
-from morse.data.intensity import describe_intensity, normalize_intensity
-from morse.data.prepared import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.intensity import describe_intensity, normalize_intensity
+from morse.data.prepared.splits import entry_splits, require_train_and_test
 from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits, require_train_and_test
 
 _WHAT = "the folder holding the 2D images and masks (see `layout`)"
 

@@ -21,10 +21,10 @@ from typing import Any
 from morse.data.decathlon import fetch_task, task_cases, task_root
 from morse.data.errors import DataError
 from morse.data.generic import volume_options
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DatasetInfo
+from morse.data.prepared.format import DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
 from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
 
 
 def _task(name: str, entry: dict[str, Any]) -> str:

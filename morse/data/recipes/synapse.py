@@ -42,8 +42,11 @@ from morse.data.download import (
     verify_checksum,
 )
 from morse.data.errors import DataError, MissingDataError
-from morse.data.prepare import RawCase, normalize_intensity, prepare_nifti_dataset, split_cases
-from morse.data.prepared import SPLIT_NAMES, DatasetInfo, write_prepared_dataset
+from morse.data.nifti import RawCase
+from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo, write_prepared_dataset
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.intensity import normalize_intensity
+from morse.data.prepared.splits import split_cases
 from morse.data.sources import DatasetRecipe, register_recipe
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from morse.data.errors import DataError
-from morse.data.prepared import SPLIT_NAMES
+from morse.data.prepared.format import SPLIT_NAMES
 
 __all__ = [
     "SPLIT_DEFAULTS",

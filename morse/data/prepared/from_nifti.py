@@ -7,8 +7,8 @@ Other layouts pass an explicit list of :class:`~morse.data.nifti.RawCase`.
 
 :func:`prepare_nifti_dataset` runs five steps: collect the cases, read the class names and
 modalities, choose the splits, choose the slice axis, then convert every case (read, check,
-map labels, orient, normalise) while :func:`~morse.data.prepared.write_prepared_dataset` writes
-them atomically.
+map labels, orient, normalise) while
+:func:`~morse.data.prepared.format.write_prepared_dataset` writes them atomically.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import numpy as np
 from tqdm import tqdm
 
 from morse.data.errors import DataError, MissingDataError
-from morse.data.intensity import describe_intensity, normalize_intensity
 from morse.data.nifti import (
     AXIS_NAMES,
     NIBABEL_ENDINGS,
@@ -38,10 +37,11 @@ from morse.data.nifti import (
     read_volume,
     slice_axis_index,
 )
-from morse.data.prepared import DatasetInfo, write_prepared_dataset
-from morse.data.splits import check_explicit_splits, require_train_and_test, split_cases
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.intensity import describe_intensity, normalize_intensity
+from morse.data.prepared.splits import check_explicit_splits, require_train_and_test, split_cases
 
-__all__ = ["RawCase", "normalize_intensity", "prepare_nifti_dataset", "split_cases"]
+__all__ = ["prepare_nifti_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def prepare_nifti_dataset(
     from ``split_seed``. With ``spatial_dims == 2``, ``slice_axis`` (``"x"``, ``"y"``, ``"z"``
     or ``"auto"``: the axis of lowest resolution; default ``"z"``) becomes the prepared Z axis.
 
-    Raises :class:`~morse.data.prepared.DataError` (a ``ValueError``) naming the file or case for
+    Raises :class:`~morse.data.errors.DataError` (a ``ValueError``) naming the file or case for
     corrupt files, image/label shape or affine mismatches, channel counts that differ from the
     modalities, labels outside the class map, non-positive spacing, a case in two splits and an
-    empty test split, and :class:`~morse.data.prepared.MissingDataError` for a missing
+    empty test split, and :class:`~morse.data.errors.MissingDataError` for a missing
     ``raw_dir``. Nothing is written at ``out_dir`` unless every case converts.
 
     Other layouts pass ``cases`` (then ``class_names`` and ``modalities`` are needed as there is
