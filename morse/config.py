@@ -244,7 +244,7 @@ def variant_head(config: dict[str, Any], variant: str) -> dict[str, Any]:
 
 def dataset_spatial_dims(entry: dict[str, Any]) -> int:
     """The dimensionality a dataset entry is trained in (2 = slice-wise, 3 = volumetric)."""
-    from morse.data.sources import dataset_dims
+    from morse.data.recipes.registry import dataset_dims
 
     return dataset_dims(entry)
 

@@ -99,7 +99,7 @@ def test_msd_layout_and_spacing(tiny_raw: Path) -> None:
 
 
 def test_phantom2d_recipe_takes_explicit_split_lists(tiny_raw: Path, tmp_path: Path) -> None:
-    from morse.data.sources import prepare_dataset
+    from morse.data.recipes.registry import prepare_dataset
 
     entry = {"kind": "phantom2d", "split": {"train": ["phantom_000", "phantom_002"],
                                             "val": ["phantom_001"], "test": ["phantom_003"]}}

@@ -25,7 +25,7 @@ from morse.data.decathlon import decathlon_tasks
 from morse.data.download import ChecksumError
 from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.data.prepared.intensity import normalize_intensity
-from morse.data.sources import fetch_dataset, prepare_dataset
+from morse.data.recipes.registry import fetch_dataset, prepare_dataset
 
 
 def run(tmp_path: Path, name: str, entry: dict) -> Path:

@@ -19,7 +19,7 @@ from own_layouts import (
 from PIL import Image
 
 from morse.data.errors import DataError
-from morse.data.sources import fetch_dataset, prepare_dataset
+from morse.data.recipes.registry import fetch_dataset, prepare_dataset
 
 
 def fails(tmp_path: Path, entry: dict, match: str, stage: str = "prepare") -> str:
@@ -186,7 +186,7 @@ def test_local_only_kinds_say_so(tmp_path: Path, kind: str) -> None:
 
 
 def test_spatial_dims_only_where_the_kind_offers_it() -> None:
-    from morse.data.sources import dataset_dims
+    from morse.data.recipes.registry import dataset_dims
 
     assert dataset_dims({"kind": "msd", "task": "Task02_Heart"}) == 3
     assert dataset_dims({"kind": "nnunet", "spatial_dims": 2}) == 2

@@ -13,7 +13,7 @@ import pytest
 from morse.data.errors import DataError
 from morse.data.phantom3d import generate_phantom3d, phantom3d_case
 from morse.data.prepared.format import load_case, read_dataset_info
-from morse.data.sources import fetch_dataset, get_recipe, prepare_dataset
+from morse.data.recipes.registry import fetch_dataset, get_recipe, prepare_dataset
 
 ENTRY = {"kind": "phantom3d", "phantom": {"n_cases": 4, "size": 24, "depth": 16, "seed": 3, "n_slices": 9},
          "split": {"test_fraction": 0.25, "seed": 0}}

@@ -32,7 +32,7 @@ from morse.data.download import DownloadError
 from morse.data.errors import DataError, MissingDataError
 from morse.data.prepared.format import load_case, read_dataset_info
 from morse.data.recipes import synapse
-from morse.data.sources import fetch_dataset, prepare_dataset
+from morse.data.recipes.registry import fetch_dataset, prepare_dataset
 
 
 def sha256(data: bytes) -> str:

@@ -35,7 +35,7 @@ from morse.data.errors import DataError, MissingDataError
 from morse.data.nifti import RawCase
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 # Girder folder "ACDC" of collection 637218c173e9f0047faa00fb on the Human Heart Project server
 # (https://humanheart-project.creatis.insa-lyon.fr/database/#collection/637218c173e9f0047faa00fb),

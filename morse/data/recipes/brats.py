@@ -28,7 +28,7 @@ from morse.data.nifti import RawCase
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 MSD_TASK = "Task01_BrainTumour"  # URL and MD5 from MONAI's table (morse.data.decathlon)
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from morse.data.decathlon import fetch_task, task_cases, task_root
 from morse.data.errors import DataError
-from morse.data.generic import volume_options
 from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.generic_settings import volume_options
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 
 def _task(name: str, entry: dict[str, Any]) -> str:

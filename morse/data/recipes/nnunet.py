@@ -13,12 +13,12 @@ from typing import Any
 
 from morse.data.download import record_local_source
 from morse.data.errors import MissingDataError
-from morse.data.generic import local_only_dir, volume_options
 from morse.data.nnunet import read_nnunet_dataset
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.generic_settings import local_only_dir, volume_options
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 _WHAT = "an nnU-Net v2 raw dataset folder DatasetXXX_Name (dataset.json, imagesTr/, labelsTr/)"
 

@@ -10,7 +10,7 @@ from morse.data.phantom import generate_phantom2d
 from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
 PHANTOM_SPLIT_DEFAULTS = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0}

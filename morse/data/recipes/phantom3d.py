@@ -11,7 +11,7 @@ from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
 from morse.data.recipes.phantom2d import PHANTOM_SPLIT_DEFAULTS
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
 # BraTS evaluation regions: whole tumour, tumour core, enhancing tumour.

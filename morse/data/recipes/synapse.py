@@ -47,7 +47,7 @@ from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo, write_prepared_
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.intensity import normalize_intensity
 from morse.data.prepared.splits import split_cases
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 log = logging.getLogger(__name__)
 

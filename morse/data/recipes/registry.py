@@ -1,7 +1,9 @@
-"""Dataset recipes: which fetch and prepare functions produce each dataset ``kind``.
+"""The registry of dataset recipes: which fetch and prepare functions produce each ``kind``.
 
-Each module in ``morse/data/recipes/`` registers one :class:`DatasetRecipe` with
-:func:`register_recipe`; adding a dataset is adding such a module and its ``kind`` to the schema.
+Each dataset-kind module in ``morse/data/recipes/`` (all of them but this one and
+:mod:`~morse.data.recipes.generic_settings`) registers one :class:`DatasetRecipe` with
+:func:`register_recipe` when imported; adding a dataset is adding such a module and its ``kind``
+to the schema.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.download import DownloadError, is_local, local_source_dir
-from morse.data.sources import dataset_dims
+from morse.data.recipes.registry import dataset_dims
 
 __all__ = ["GENERIC_INTENSITY", "generic_intensity", "local_only_dir", "volume_options"]
 
