@@ -23,7 +23,7 @@ from morse.config import (
     run_settings,
     validate_config,
 )
-from morse.data.fingerprint import local_dataset_fingerprint
+from morse.data.sources.fingerprint import local_dataset_fingerprint
 from morse.failures import clean_data_temporaries, failure_summary
 
 min_version("9.0")

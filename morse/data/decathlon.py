@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from morse.data.download import fetch_archive, is_local, local_source_dir, record_local_source
 from morse.data.errors import DataError, MissingDataError
 from morse.data.nifti import NIBABEL_ENDINGS, RawCase, case_id
+from morse.data.sources.archives import fetch_archive
+from morse.data.sources.local import is_local, local_source_dir, record_local_source
 
 __all__ = [
     "DecathlonTask",

@@ -22,10 +22,10 @@ from tqdm import tqdm
 from baselines import build_backbone
 from morse.analysis.convergence import point_loss_plateau
 from morse.common import atomic_path
-from morse.data.fingerprint import dataset_record
 from morse.data.loading import SliceDataset, infinite_loader
 from morse.data.loading3d import PatchDataset
 from morse.data.prepared.format import DatasetInfo, read_dataset_info
+from morse.data.sources.fingerprint import dataset_record
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
 from morse.engine.provenance import execution_host, git_commit, machine_info, package_versions

@@ -12,15 +12,8 @@ from pathlib import Path
 import pytest
 from real_layouts import FileServer, serve, tar_bytes, zip_bytes
 
-from morse.data.download import (
-    ChecksumError,
-    DownloadError,
-    UnsafeArchiveError,
-    download_file,
-    extract_archive,
-    fetch_archive,
-    parse_checksum,
-)
+from morse.data.sources.archives import UnsafeArchiveError, extract_archive, fetch_archive
+from morse.data.sources.download import ChecksumError, DownloadError, download_file, parse_checksum
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

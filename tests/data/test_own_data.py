@@ -22,10 +22,10 @@ from real_layouts import FileServer, serve
 
 from morse.analysis.metrics import case_metrics
 from morse.data.decathlon import decathlon_tasks
-from morse.data.download import ChecksumError
 from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.data.prepared.intensity import normalize_intensity
 from morse.data.recipes.registry import fetch_dataset, prepare_dataset
+from morse.data.sources.download import ChecksumError
 
 
 def run(tmp_path: Path, name: str, entry: dict) -> Path:
@@ -59,7 +59,7 @@ def hippocampus_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from monai.apps import DecathlonDataset
 
     archive = tar_folder(write_msd_task(tmp_path / "src"))
-    monkeypatch.setattr("morse.data.download.time.sleep", lambda s: None)
+    monkeypatch.setattr("morse.data.sources.download.time.sleep", lambda s: None)
     with serve(FileServer(files={"Task04_Hippocampus.tar": archive},
                           drop_once={"Task04_Hippocampus.tar"})) as srv:
         monkeypatch.setitem(DecathlonDataset.resource, "Task04_Hippocampus", srv.url("Task04_Hippocampus.tar"))

@@ -178,7 +178,7 @@ def test_data_error_is_the_type(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["nnunet", "images2d"])
 def test_local_only_kinds_say_so(tmp_path: Path, kind: str) -> None:
-    from morse.data.download import DownloadError
+    from morse.data.sources.download import DownloadError
 
     with pytest.raises(DownloadError, match=f"kind {kind} reads local folders only; set `source: local`"):
         fetch_dataset("ds", {"kind": kind}, tmp_path / "raw")

@@ -28,11 +28,11 @@ from real_layouts import (
     zip_bytes,
 )
 
-from morse.data.download import DownloadError
 from morse.data.errors import DataError, MissingDataError
 from morse.data.prepared.format import load_case, read_dataset_info
 from morse.data.recipes import synapse
 from morse.data.recipes.registry import fetch_dataset, prepare_dataset
+from morse.data.sources.download import DownloadError
 
 
 def sha256(data: bytes) -> str:
@@ -194,7 +194,7 @@ def test_acdc_split_list_with_missing_patient(tmp_path: Path) -> None:
 
 
 def test_brats_msd_download_prepare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("morse.data.download.time.sleep", lambda s: None)  # no retry back-off
+    monkeypatch.setattr("morse.data.sources.download.time.sleep", lambda s: None)  # no retry back-off
     archive = tar_bytes(msd_files(10))
     with serve(FileServer(files={"Task01_BrainTumour.tar": archive}, drop_once={"Task01_BrainTumour.tar"})) as srv:
         entry = {"kind": "brats", "url": srv.url("Task01_BrainTumour.tar"),

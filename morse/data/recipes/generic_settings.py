@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from morse.data.download import DownloadError, is_local, local_source_dir
 from morse.data.recipes.registry import dataset_dims
 
-__all__ = ["GENERIC_INTENSITY", "generic_intensity", "local_only_dir", "volume_options"]
+__all__ = ["GENERIC_INTENSITY", "generic_intensity", "volume_options"]
 
 # nnU-Net's robust normalisation for MR-like data: clip each case and channel to the 0.5 and
 # 99.5th percentiles of its nonzero voxels, then z-score over them.
@@ -30,13 +28,3 @@ def volume_options(entry: dict[str, Any]) -> dict[str, Any]:
         "slice_axis": entry.get("slice_axis", "auto"),
         "intensity": generic_intensity(entry),
     }
-
-
-def local_only_dir(name: str, entry: dict[str, Any], what: str) -> Path:
-    """The ``path`` of a kind that reads local folders only; a clear error otherwise."""
-    if not is_local(entry):
-        raise DownloadError(
-            f"dataset {name!r}: kind {entry.get('kind')} reads local folders only; set "
-            f"`source: local` and `path` to {what}"
-        )
-    return local_source_dir(name, entry, what)
