@@ -3,7 +3,7 @@
 Raw layout: ``raw_dir/dataset.json`` (MSD: ``modality``, ``labels``, ``training`` list of
 ``{"image", "label"}``), ``raw_dir/imagesTr/*.nii.gz``, ``raw_dir/labelsTr/*.nii.gz``. Without a
 ``dataset.json`` the cases are the files of ``imagesTr`` with a same-named file in ``labelsTr``.
-Other layouts pass an explicit list of :class:`~morse.data.nifti.RawCase`.
+Other layouts pass an explicit list of :class:`~morse.data.readers.nifti.RawCase`.
 
 :func:`prepare_nifti_dataset` runs five steps: collect the cases, read the class names and
 modalities, choose the splits, choose the slice axis, then convert every case (read, check,
@@ -24,7 +24,10 @@ import numpy as np
 from tqdm import tqdm
 
 from morse.data.errors import DataError, MissingDataError
-from morse.data.nifti import (
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.intensity import describe_intensity, normalize_intensity
+from morse.data.prepared.splits import check_explicit_splits, require_train_and_test, split_cases
+from morse.data.readers.nifti import (
     AXIS_NAMES,
     NIBABEL_ENDINGS,
     RawCase,
@@ -37,9 +40,6 @@ from morse.data.nifti import (
     read_volume,
     slice_axis_index,
 )
-from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
-from morse.data.prepared.intensity import describe_intensity, normalize_intensity
-from morse.data.prepared.splits import check_explicit_splits, require_train_and_test, split_cases
 
 __all__ = ["prepare_nifti_dataset"]
 

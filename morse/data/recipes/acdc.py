@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from morse.data.errors import DataError, MissingDataError
-from morse.data.nifti import RawCase
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.readers.nifti import RawCase
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.archives import fetch_archive
 from morse.data.sources.local import is_local, local_source_dir, record_local_source

@@ -19,7 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from morse.data.errors import DataError
-from morse.data.images2d import (
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.intensity import describe_intensity, normalize_intensity
+from morse.data.prepared.splits import entry_splits, require_train_and_test
+from morse.data.readers.image_folders import (
     DEFAULT_LAYOUT,
     ImageCase,
     class_table,
@@ -28,9 +31,6 @@ from morse.data.images2d import (
     read_mask,
     resize_case,
 )
-from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
-from morse.data.prepared.intensity import describe_intensity, normalize_intensity
-from morse.data.prepared.splits import entry_splits, require_train_and_test
 from morse.data.recipes.generic_settings import generic_intensity
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.local import local_only_dir, record_local_source

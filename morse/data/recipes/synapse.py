@@ -30,11 +30,11 @@ from tqdm import tqdm
 
 from morse.common import atomic_path
 from morse.data.errors import DataError, MissingDataError
-from morse.data.nifti import RawCase
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo, write_prepared_dataset
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.intensity import normalize_intensity
 from morse.data.prepared.splits import split_cases
+from morse.data.readers.nifti import RawCase
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.archives import extract_archive, fetch_archive
 from morse.data.sources.download import (

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from morse.data.errors import DataError, MissingDataError
-from morse.data.nifti import NIBABEL_ENDINGS, RawCase
+from morse.data.readers.nifti import NIBABEL_ENDINGS, RawCase
 
 __all__ = ["NnunetDataset", "read_nnunet_dataset"]
 
