@@ -10,7 +10,7 @@ module (torch, MONAI) is not imported here, so light consumers stay light.
 
 from morse.common import atomic_path
 from morse.data.errors import DataError, MissingDataError
-from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d
+from morse.data.phantoms.abdomen2d import PHANTOM_CLASSES, generate_phantom2d
 from morse.data.prepared.format import (
     DatasetInfo,
     load_case,

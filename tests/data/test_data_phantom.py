@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d, phantom_case
+from morse.data.phantoms.abdomen2d import PHANTOM_CLASSES, generate_phantom2d, phantom_case
 
 
 def _case(seed: int, **kw) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from morse.data.errors import DataError
-from morse.data.phantom3d import generate_phantom3d, phantom3d_case
+from morse.data.phantoms.brain3d import generate_phantom3d, phantom3d_case
 from morse.data.prepared.format import load_case, read_dataset_info
 from morse.data.recipes.registry import fetch_dataset, get_recipe, prepare_dataset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.phantom import generate_phantom2d
+from morse.data.phantoms.abdomen2d import generate_phantom2d
 from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits

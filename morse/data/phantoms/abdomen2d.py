@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from morse.data.msd import write_msd_dataset
+from morse.data.phantoms.decathlon_writer import write_msd_dataset
 
 __all__ = ["PHANTOM_CLASSES", "generate_phantom2d", "phantom_case"]
 
@@ -315,6 +315,7 @@ def generate_phantom2d(
             f"slices of {size}x{size}; noise {noise} HU, blur {blur} px, bias {bias}, "
             f"deform {deform}, texture {texture} HU)"
         ),
+        # the module's former path: kept, as it is written into every generated dataset.json
         "reference": "morse-bench phantom generator (morse/data/phantom.py)",
         "tensorImageSize": "3D",
         "modality": {"0": "CT"},

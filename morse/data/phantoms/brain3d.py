@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from morse.data.msd import write_msd_dataset
+from morse.data.phantoms.decathlon_writer import write_msd_dataset
 
 __all__ = ["BRATS_LABELS", "BRATS_MODALITIES", "generate_phantom3d", "phantom3d_case"]
 
@@ -185,6 +185,7 @@ def generate_phantom3d(
             f"{depth or size}x{size}x{size}; noise {noise}, blur {blur} vx, bias {bias}, "
             f"deform {deform}), MSD Task01_BrainTumour layout"
         ),
+        # the module's former path: kept, as it is written into every generated dataset.json
         "reference": "morse-bench phantom generator (morse/data/phantom3d.py)",
         "tensorImageSize": "4D",
         "modality": dict(BRATS_MODALITIES),

@@ -1,4 +1,7 @@
-"""Writing cases in the Medical Segmentation Decathlon layout (what the phantoms generate)."""
+"""Writing cases in the Medical Segmentation Decathlon layout (what the phantoms generate).
+
+Reading that layout is :mod:`morse.data.readers.decathlon`.
+"""
 
 from __future__ import annotations
 
