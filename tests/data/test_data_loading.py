@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from morse.data.loading import EpochShuffleSampler, SliceDataset, infinite_loader
+from morse.data.loading.sampling import EpochShuffleSampler, infinite_loader
+from morse.data.loading.slices2d import SliceDataset
 from morse.data.prepared.format import load_case, read_dataset_info
 
 

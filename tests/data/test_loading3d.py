@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from morse.data.loading import infinite_loader
-from morse.data.loading3d import PatchDataset
+from morse.data.loading.patches3d import PatchDataset
+from morse.data.loading.sampling import infinite_loader
 from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
 
 

@@ -3,9 +3,10 @@
 Patch centres follow MONAI's ``RandCropByPosNegLabeld`` (the same MONAI functions pick them): with
 probability ``pos_fraction`` the centre is a random foreground voxel (label > 0), otherwise a
 random background voxel, then moved inside the volume so that the patch fits. Only the patch is
-read from the memory-mapped image. Seeding follows :class:`morse.data.loading.SliceDataset`:
-:func:`morse.data.loading.infinite_loader` hands ``(index, sample_seed)`` keys and every random
-choice of that sample (centre, flips) comes from ``sample_seed`` alone.
+read from the memory-mapped image. Seeding follows
+:class:`~morse.data.loading.slices2d.SliceDataset`:
+:func:`~morse.data.loading.sampling.infinite_loader` hands ``(index, sample_seed)`` keys and
+every random choice of that sample (centre, flips) comes from ``sample_seed`` alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from monai.transforms.utils import generate_pos_neg_label_crop_centers, map_binary_to_indices
 from torch.utils.data import Dataset
 
-from morse.data.loading import CaseArrayCache
+from morse.data.loading.case_cache import CaseArrayCache
 
 __all__ = ["AUGMENTATIONS_3D", "PatchDataset"]
 
@@ -33,7 +34,8 @@ class PatchDataset(CaseArrayCache, Dataset):
     than the patch are zero-padded (centred). ``augment="flip"`` flips each axis with
     probability 0.5 (MONAI ``RandFlipd`` per axis). Plain integer indexing draws from the
     dataset's own random state (``seed``). With ``num_classes``, every case's label is checked
-    once, when first loaded, to lie in ``[0, num_classes)`` (:class:`DataError` naming the case).
+    once, when first loaded, to lie in ``[0, num_classes)``
+    (:class:`~morse.data.errors.DataError` naming the case).
     """
 
     _TRANSIENT = ("_cache", "_indices")
