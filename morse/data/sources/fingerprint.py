@@ -3,11 +3,10 @@ reading the data.
 
 A fingerprint is the SHA-256 of the sorted list of (relative path, size in bytes, modification
 time in nanoseconds) of every file under a folder (symbolic links followed). It costs one
-``stat`` per file, not a read of the data, so a 100 GB folder of a few thousand volumes takes well
-under a second; a change that keeps the size and the modification time (a copy with ``cp -p`` of
-other content, a clock set back) goes unnoticed. The ``prepare`` rule takes the fingerprint of a
-``source: local`` dataset's folder as a parameter, so Snakemake re-prepares exactly that dataset
-(and retrains what used it) when a file there changes.
+``stat`` per file, not a read of the data; a change that keeps the size and the modification time
+(a copy with ``cp -p`` of other content, a clock set back) goes unnoticed. The ``prepare`` rule
+takes the fingerprint of a ``source: local`` dataset's folder as a parameter, so Snakemake
+re-prepares exactly that dataset (and retrains what used it) when a file there changes.
 """
 
 from __future__ import annotations
