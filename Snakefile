@@ -20,7 +20,7 @@ from morse.config import (
     run_settings,
     validate_config,
 )
-from morse.data.fingerprint import local_dataset_fingerprint
+from morse.data.sources.fingerprint import local_dataset_fingerprint
 from morse.device import cuda_available
 from morse.failures import clean_data_temporaries, failure_summary
 

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from morse.config import PRETRAIN, load_config, pretrain_config, run_config, validate_config  # noqa: E402
-from morse.data.prepared import read_dataset_info  # noqa: E402
-from morse.data.sources import fetch_dataset, prepare_dataset  # noqa: E402
+from morse.data.prepared.format import read_dataset_info  # noqa: E402
+from morse.data.recipes.registry import fetch_dataset, prepare_dataset  # noqa: E402
 
 
 def _merge(config: dict[str, Any], candidate: dict[str, Any], dataset: str) -> dict[str, Any]:

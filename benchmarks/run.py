@@ -414,9 +414,10 @@ def step_costs(
 
 def loader_throughput(args: argparse.Namespace, table: pd.DataFrame) -> pd.DataFrame:
     """Samples/s of SliceDataset + infinite_loader on a phantom vs the training step's demand."""
-    from morse.data.loading import SliceDataset, infinite_loader
-    from morse.data.phantom import generate_phantom2d
-    from morse.data.prepare import prepare_nifti_dataset
+    from morse.data.loading.sampling import infinite_loader
+    from morse.data.loading.slices2d import SliceDataset
+    from morse.data.phantoms.abdomen2d import generate_phantom2d
+    from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,7 +61,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     from morse.common import remove_stale_temporaries
-    from morse.data.sources import fetch_dataset
+    from morse.data.recipes.registry import fetch_dataset
 
     remove_stale_temporaries(Path(args.out))  # of an earlier, killed attempt of this step
     fetch_dataset(args.name, args.dataset_config, Path(args.out))
@@ -69,7 +69,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from morse.common import remove_stale_temporaries
-    from morse.data.sources import prepare_dataset
+    from morse.data.recipes.registry import prepare_dataset
 
     remove_stale_temporaries(Path(args.out))
     prepare_dataset(args.name, args.dataset_config, Path(args.raw), Path(args.out))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from morse.data.phantom import generate_phantom2d
-from morse.data.prepare import prepare_nifti_dataset
+from morse.data.phantoms.abdomen2d import generate_phantom2d
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
 TINY = {"n_cases": 4, "n_slices": 3, "size": 32, "seed": 7}
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from morse.common import atomic_path
-from morse.data.prepared import (
-    DataError,
+from morse.data.errors import DataError, MissingDataError
+from morse.data.prepared.format import (
     DatasetInfo,
-    MissingDataError,
     load_case,
     read_dataset_info,
     write_prepared_dataset,

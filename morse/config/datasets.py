@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from baselines import backbone_spatial_dims
-from morse.data.sources import dataset_dims
+from morse.data.recipes.registry import dataset_dims
 
 
 def dataset_train(config: dict[str, Any], dataset: str) -> dict[str, Any]:

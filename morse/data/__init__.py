@@ -1,24 +1,34 @@
-"""Data layer: phantom generation, the prepare step (one on-disk format), loading.
+"""Data layer: where raw data comes from, how it is read or generated, prepared and loaded.
 
-Submodules: :mod:`~morse.data.prepared` (format, ``DatasetInfo``),
-:mod:`~morse.data.phantom`, :mod:`~morse.data.prepare` (NIfTI -> prepared, with
-:mod:`~morse.data.nifti`, :mod:`~morse.data.splits`, :mod:`~morse.data.intensity`), the readers of
-users' layouts (:mod:`~morse.data.decathlon`, :mod:`~morse.data.nnunet`,
-:mod:`~morse.data.images2d`), :mod:`~morse.data.loading`. The loading
-module (torch, MONAI) is not imported here, so light consumers stay light.
+Subpackages, by kind:
+
+* :mod:`~morse.data.sources`: downloads (resume, checksums), safe archive extraction,
+  ``source: local`` folders, MONAI's Decathlon table, folder fingerprints;
+* :mod:`~morse.data.readers`: one reader per format users hold (NIfTI, Decathlon task folders,
+  nnU-Net v2 raw datasets, 2D image folders);
+* :mod:`~morse.data.phantoms`: the synthetic datasets (2D abdominal CT, 3D brain-tumour MRI)
+  and the writer of their Decathlon-layout raw data;
+* :mod:`~morse.data.prepared`: the one on-disk format every dataset is converted to
+  (``DatasetInfo``, ``load_case``), the NIfTI -> prepared conversion, splits, intensity
+  normalisation;
+* :mod:`~morse.data.recipes`: one module per dataset ``kind`` (its fetch and prepare steps) and
+  the registry the ``fetch`` / ``prepare`` commands dispatch through;
+* :mod:`~morse.data.loading`: training datasets (2D slices, 3D patches) and endless loaders.
+
+:mod:`~morse.data.errors` holds the errors they raise. The loading package (torch, MONAI) is
+not imported here, so light consumers stay light.
 """
 
 from morse.common import atomic_path
-from morse.data.phantom import PHANTOM_CLASSES, generate_phantom2d
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import (
-    DataError,
+from morse.data.errors import DataError, MissingDataError
+from morse.data.phantoms.abdomen2d import PHANTOM_CLASSES, generate_phantom2d
+from morse.data.prepared.format import (
     DatasetInfo,
-    MissingDataError,
     load_case,
     read_dataset_info,
     write_prepared_dataset,
 )
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
 __all__ = [
     "PHANTOM_CLASSES",

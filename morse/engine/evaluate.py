@@ -15,8 +15,8 @@ from morse.analysis.boundary import boundary_error_profile
 from morse.analysis.metrics import case_metrics, metric_options
 from morse.analysis.refinement import REFINEMENT_COLUMNS, refinement_counts
 from morse.common import atomic_path
-from morse.data.fingerprint import dataset_mismatch
-from morse.data.prepared import load_case, load_fov, mask_outside_fov, read_dataset_info
+from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
+from morse.data.sources.fingerprint import dataset_mismatch
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.device import select_device
 from morse.engine.inference import inference_points_2d, predict_volume_2d

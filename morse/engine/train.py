@@ -22,10 +22,11 @@ from tqdm import tqdm
 from baselines import build_backbone
 from morse.analysis.convergence import point_loss_plateau
 from morse.common import atomic_path
-from morse.data.fingerprint import dataset_record
-from morse.data.loading import SliceDataset, infinite_loader
-from morse.data.loading3d import PatchDataset
-from morse.data.prepared import DatasetInfo, read_dataset_info
+from morse.data.loading.patches3d import PatchDataset
+from morse.data.loading.sampling import infinite_loader
+from morse.data.loading.slices2d import SliceDataset
+from morse.data.prepared.format import DatasetInfo, read_dataset_info
+from morse.data.sources.fingerprint import dataset_record
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
 from morse.engine.provenance import execution_host, git_commit, machine_info, package_versions
@@ -172,10 +173,10 @@ def train_run(
     Resuming is exact on CPU: the checkpoint holds the model, the optimizer (with its momentum
     buffers), the iteration, the log rows and the torch / numpy / Python (and CUDA) generator
     states, and the training samples (order and augmentations) are a pure function of the seed
-    and the sample position (:func:`morse.data.loading.infinite_loader` with ``start``). A run
-    killed at any point and started again ends with the same ``model.pt`` as an uninterrupted
-    one, and the same ``train_log.csv`` except for the wall-clock ``seconds`` column. On CUDA see
-    :func:`make_deterministic` for what to expect.
+    and the sample position (:func:`morse.data.loading.sampling.infinite_loader` with
+    ``start``). A run killed at any point and started again ends with the same ``model.pt`` as
+    an uninterrupted one, and the same ``train_log.csv`` except for the wall-clock ``seconds``
+    column. On CUDA see :func:`make_deterministic` for what to expect.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from test_report import _section, build_report, make_results
 
 from morse.analysis.refinement import REFINEMENT_COLUMNS
 from morse.analysis.report.adequacy import HURTS_CONVERGED, UNDER_TRAINED_SENTENCE
-from morse.data.fingerprint import dataset_record
+from morse.data.sources.fingerprint import dataset_record
 
 CLASSES = ["aorta", "gallbladder"]
 

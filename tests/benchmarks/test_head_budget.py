@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bench_scripts import load_benchmark
 
-from morse.data.prepared import read_dataset_info
+from morse.data.prepared.format import read_dataset_info
 
 
 def _config() -> dict:

@@ -116,7 +116,7 @@ def test_resume_is_exact_and_refuses_another_config(
 
 
 def test_slice_wise_inference_resizes_back_to_the_volume(tiny_prepared: Path) -> None:
-    from morse.data.prepared import load_case, read_dataset_info
+    from morse.data.prepared.format import load_case, read_dataset_info
 
     info = read_dataset_info(tiny_prepared)
     torch.manual_seed(0)
@@ -140,7 +140,7 @@ def test_qualitative_slice_prefers_more_classes_then_more_foreground() -> None:
 
 
 def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, tmp_path: Path) -> None:
-    from morse.data.prepared import load_case, read_dataset_info
+    from morse.data.prepared.format import load_case, read_dataset_info
 
     info = read_dataset_info(tiny_prepared)
     train_run(make_run("morse", iterations=1), tiny_prepared, tmp_path, progress=False)
@@ -170,7 +170,7 @@ def test_evaluation_scores_both_outputs_per_case_and_class(tiny_prepared: Path, 
 
 def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Path, tmp_path: Path) -> None:
     from morse.config import pretrain_config
-    from morse.data.prepared import read_dataset_info
+    from morse.data.prepared.format import read_dataset_info
     from morse.engine.train import initialise_backbone
 
     config = yaml.safe_load(TINY_CONFIG.read_text())
@@ -200,7 +200,7 @@ def test_two_stage_variant_starts_from_the_pretrained_backbone(tiny_prepared: Pa
 
 
 def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_prepared: Path) -> None:
-    from morse.data.prepared import load_case, read_dataset_info
+    from morse.data.prepared.format import load_case, read_dataset_info
 
     info = read_dataset_info(tiny_prepared)
     image = np.array(load_case(tiny_prepared, info.splits["test"][0])[0])
@@ -228,8 +228,8 @@ def test_refined_labels_differ_from_coarse_only_within_the_point_budget(tiny_pre
 def test_validation_scoring_reads_only_the_val_cases(tiny_raw: Path, tmp_path: Path) -> None:
     """``split="val"`` (how benchmarks/head_budget.py chooses a budget) scores the val cases and
     none of the test cases; any other split name is refused."""
-    from morse.data.prepare import prepare_nifti_dataset
-    from morse.data.prepared import read_dataset_info
+    from morse.data.prepared.format import read_dataset_info
+    from morse.data.prepared.from_nifti import prepare_nifti_dataset
 
     data = tmp_path / "prepared"
     prepare_nifti_dataset(tiny_raw, data, name="phantom", spatial_dims=2, test_fraction=0.25,
@@ -280,7 +280,7 @@ def test_channels_last_run_resumes_exactly_and_tracks_the_standard_run(
     standard layout's run (only the convolutions' summation order differs)."""
     run = make_run("morse", iterations=4, checkpoint_every=2, channels_last=True)
     assert run["config_hash"] != make_run("morse", iterations=4, checkpoint_every=2)["config_hash"]
-    from morse.data.prepared import read_dataset_info
+    from morse.data.prepared.format import read_dataset_info
 
     model = build_model(run, read_dataset_info(tiny_prepared))
     assert model.backbone.conv_0.conv_1.conv.weight.is_contiguous(memory_format=torch.channels_last)

@@ -16,9 +16,11 @@ from training_runs import assert_same_weights, kill_after_checkpoint, make_run
 from workflow_runner import ROOT
 
 from morse import cli
-from morse.data.loading import EpochShuffleSampler, SliceDataset
-from morse.data.loading3d import PatchDataset
-from morse.data.prepared import DataError, read_dataset_info
+from morse.data.errors import DataError
+from morse.data.loading.patches3d import PatchDataset
+from morse.data.loading.sampling import EpochShuffleSampler
+from morse.data.loading.slices2d import SliceDataset
+from morse.data.prepared.format import read_dataset_info
 from morse.engine import checkpoint as checkpoint_module
 from morse.engine import train as train_module
 from morse.engine.checkpoint import (

@@ -223,7 +223,8 @@ def test_missing_prepared_case_says_to_delete_the_folder(prepared_copy: Path, tr
     info = json.loads((prepared_copy / "dataset.json").read_text())
     case = info["splits"]["test"][0]
     (prepared_copy / "images" / f"{case}.npy").unlink()
-    from morse.data.prepared import MissingDataError, load_case
+    from morse.data.errors import MissingDataError
+    from morse.data.prepared.format import load_case
 
     with pytest.raises(MissingDataError, match=rf"case '{case}' not found.*incomplete: delete "
                                                rf"{re.escape(str(prepared_copy))} and run snakemake again"):

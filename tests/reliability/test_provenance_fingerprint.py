@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from morse.data.fingerprint import MISSING, folder_fingerprint, local_dataset_fingerprint
+from morse.data.sources.fingerprint import MISSING, folder_fingerprint, local_dataset_fingerprint
 from morse.engine.provenance import (
     different_machines,
     machine_groups,

@@ -19,8 +19,9 @@ import yaml
 from training_runs import assert_same_log, assert_same_weights, kill_after_checkpoint, make_run
 from workflow_runner import ROOT, make_workdir, run_snakemake, snakemake_command, workflow_env
 
-from morse.data.loading import EpochShuffleSampler, SliceDataset, infinite_loader
-from morse.data.prepared import read_dataset_info
+from morse.data.loading.sampling import EpochShuffleSampler, infinite_loader
+from morse.data.loading.slices2d import SliceDataset
+from morse.data.prepared.format import read_dataset_info
 from morse.engine.checkpoint import load_checkpoint
 from morse.engine.evaluate import evaluate_run
 from morse.engine.train import train_run

@@ -14,7 +14,7 @@ rule fetch:
         "--out {output:q} > {log:q} 2>&1"
 
 
-# A source: local dataset's files are fingerprinted (paths, sizes, mtimes: morse/data/fingerprint.py)
+# A source: local dataset's files are fingerprinted (paths, sizes, mtimes: morse/data/sources/fingerprint.py)
 # at every start of the workflow; a changed fingerprint is a changed param, so Snakemake
 # re-prepares that dataset and retrains what depends on it.
 rule prepare:

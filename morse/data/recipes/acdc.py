@@ -25,15 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from morse.data.download import (
-    fetch_archive,
-    is_local,
-    local_source_dir,
-    record_local_source,
-)
-from morse.data.prepare import RawCase, prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DataError, DatasetInfo, MissingDataError
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.errors import DataError, MissingDataError
+from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.readers.nifti import RawCase
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.archives import fetch_archive
+from morse.data.sources.local import is_local, local_source_dir, record_local_source
 
 # Girder folder "ACDC" of collection 637218c173e9f0047faa00fb on the Human Heart Project server
 # (https://humanheart-project.creatis.insa-lyon.fr/database/#collection/637218c173e9f0047faa00fb),

@@ -21,14 +21,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.decathlon import fetch_task, find_task_dir, task_cases
-from morse.data.download import is_local, local_source_dir, record_local_source
-from morse.data.prepare import RawCase, prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DataError, DatasetInfo, MissingDataError
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
+from morse.data.errors import DataError, MissingDataError
+from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
+from morse.data.readers.decathlon import find_task_dir, task_cases
+from morse.data.readers.nifti import RawCase
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.decathlon_tasks import fetch_task
+from morse.data.sources.local import is_local, local_source_dir, record_local_source
 
-MSD_TASK = "Task01_BrainTumour"  # URL and MD5 from MONAI's table (morse.data.decathlon)
+MSD_TASK = "Task01_BrainTumour"  # URL, MD5: MONAI's table (morse.data.sources.decathlon_tasks)
 
 MODALITIES = ["FLAIR", "T1", "T1c", "T2"]
 BRATS_SUFFIXES = ("flair", "t1", "t1ce", "t2")  # official file suffixes, same order

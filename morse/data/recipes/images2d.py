@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from morse.data.download import record_local_source
-from morse.data.generic import generic_intensity, local_only_dir
-from morse.data.images2d import (
+from morse.data.errors import DataError
+from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+from morse.data.prepared.intensity import describe_intensity, normalize_intensity
+from morse.data.prepared.splits import entry_splits, require_train_and_test
+from morse.data.readers.image_folders import (
     DEFAULT_LAYOUT,
     ImageCase,
     class_table,
@@ -29,10 +31,9 @@ from morse.data.images2d import (
     read_mask,
     resize_case,
 )
-from morse.data.intensity import describe_intensity, normalize_intensity
-from morse.data.prepared import DataError, DatasetInfo, write_prepared_dataset
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits, require_train_and_test
+from morse.data.recipes.generic_settings import generic_intensity
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.local import local_only_dir, record_local_source
 
 _WHAT = "the folder holding the 2D images and masks (see `layout`)"
 

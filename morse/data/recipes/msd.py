@@ -18,12 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.decathlon import fetch_task, task_cases, task_root
-from morse.data.generic import volume_options
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DataError, DatasetInfo
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
+from morse.data.errors import DataError
+from morse.data.prepared.format import DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
+from morse.data.readers.decathlon import task_cases, task_root
+from morse.data.recipes.generic_settings import volume_options
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.decathlon_tasks import fetch_task
 
 
 def _task(name: str, entry: dict[str, Any]) -> str:

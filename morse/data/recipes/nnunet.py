@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.download import record_local_source
-from morse.data.generic import local_only_dir, volume_options
-from morse.data.nnunet import read_nnunet_dataset
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import SPLIT_NAMES, DatasetInfo, MissingDataError
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
+from morse.data.errors import MissingDataError
+from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
+from morse.data.readers.nnunet_raw import read_nnunet_dataset
+from morse.data.recipes.generic_settings import volume_options
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.local import local_only_dir, record_local_source
 
 _WHAT = "an nnU-Net v2 raw dataset folder DatasetXXX_Name (dataset.json, imagesTr/, labelsTr/)"
 

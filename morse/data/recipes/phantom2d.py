@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.decathlon import task_cases
-from morse.data.phantom import generate_phantom2d
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DatasetInfo
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
+from morse.data.phantoms.abdomen2d import generate_phantom2d
+from morse.data.prepared.format import DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
+from morse.data.readers.decathlon import task_cases
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 PHANTOM_DEFAULTS = {"n_cases": 16, "n_slices": 8, "size": 96, "seed": 2023}
 PHANTOM_SPLIT_DEFAULTS = {"test_fraction": 0.25, "val_fraction": 0.0, "seed": 0}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morse.data.decathlon import task_cases
-from morse.data.phantom3d import generate_phantom3d
-from morse.data.prepare import prepare_nifti_dataset
-from morse.data.prepared import DatasetInfo
+from morse.data.phantoms.brain3d import generate_phantom3d
+from morse.data.prepared.format import DatasetInfo
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.splits import entry_splits
+from morse.data.readers.decathlon import task_cases
 from morse.data.recipes.phantom2d import PHANTOM_SPLIT_DEFAULTS
-from morse.data.sources import DatasetRecipe, register_recipe
-from morse.data.splits import entry_splits
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
 # BraTS evaluation regions: whole tumour, tumour core, enhancing tumour.

@@ -29,27 +29,22 @@ import numpy as np
 from tqdm import tqdm
 
 from morse.common import atomic_path
-from morse.data.download import (
+from morse.data.errors import DataError, MissingDataError
+from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo, write_prepared_dataset
+from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.intensity import normalize_intensity
+from morse.data.prepared.splits import split_cases
+from morse.data.readers.nifti import RawCase
+from morse.data.recipes.registry import DatasetRecipe, register_recipe
+from morse.data.sources.archives import extract_archive, fetch_archive
+from morse.data.sources.download import (
     DownloadError,
     default_cache_dir,
-    extract_archive,
-    fetch_archive,
     file_checksum,
-    is_local,
-    local_source_dir,
     parse_checksum,
-    record_local_source,
     verify_checksum,
 )
-from morse.data.prepare import RawCase, normalize_intensity, prepare_nifti_dataset, split_cases
-from morse.data.prepared import (
-    SPLIT_NAMES,
-    DataError,
-    DatasetInfo,
-    MissingDataError,
-    write_prepared_dataset,
-)
-from morse.data.sources import DatasetRecipe, register_recipe
+from morse.data.sources.local import is_local, local_source_dir, record_local_source
 
 log = logging.getLogger(__name__)
 
