@@ -35,7 +35,7 @@ $(SLURM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	touch $(SLURM_STAMP)
 
-test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started here (root, Debian; ~5 min)
+test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started here (root, Debian)
 	bash scripts/slurm_localhost.sh up
 	SLURM_CONF=$${MORSE_SLURM_DIR:-/tmp/morse-slurm}/slurm.conf MORSE_TEST_SLURM=1 PATH=$(CURDIR)/$(BIN):$$PATH \
 		$(BIN)/python -m pytest -q -m slurm tests/slurm; status=$$?; bash scripts/slurm_localhost.sh down; exit $$status

@@ -68,8 +68,8 @@ RUN_DIR = RESULTS + "/{dataset}/{backbone}/{variant}/seed{seed}"
 
 
 def _cuda_available():
-    """A CUDA build of torch and an NVIDIA driver, found without importing torch (which takes
-    seconds): the DAG builds torch-free. The jobs themselves pick the device with torch."""
+    """A CUDA build of torch and an NVIDIA driver, found without importing torch (slow to
+    import): the DAG builds torch-free. The jobs themselves pick the device with torch."""
     spec = importlib.util.find_spec("torch")
     if spec is None or spec.origin is None or os.environ.get("CUDA_VISIBLE_DEVICES") == "":
         return False
