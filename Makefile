@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/config.yaml
 CORES ?= all
 BENCH_ARGS ?= --quick
+LINT_CONFIGS ?= config/config.yaml config/tiny.yaml
 
 .PHONY: run test test-slurm lint dry-run bench clean-results help
 
@@ -26,8 +27,7 @@ dry-run: $(STAMP)  ## show the plan of jobs without running them
 	$(BIN)/morse-bench check --config $(CONFIG) --skip-device-check
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)
 
-test: $(STAMP)  ## the test suite (unit + a tiny end-to-end workflow run) and ruff
-	$(BIN)/ruff check .
+test: lint  ## the checks of `make lint`, then the test suite (unit + a tiny end-to-end workflow run)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
 SLURM_STAMP := $(VENV)/.installed-slurm
@@ -35,7 +35,7 @@ $(SLURM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	touch $(SLURM_STAMP)
 
-test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started here (root, Debian; ~5 min)
+test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started here (root, Debian)
 	bash scripts/slurm_localhost.sh up
 	SLURM_CONF=$${MORSE_SLURM_DIR:-/tmp/morse-slurm}/slurm.conf MORSE_TEST_SLURM=1 PATH=$(CURDIR)/$(BIN):$$PATH \
 		$(BIN)/python -m pytest -q -m slurm tests/slurm; status=$$?; bash scripts/slurm_localhost.sh down; exit $$status
@@ -43,8 +43,12 @@ test-slurm: $(SLURM_STAMP)  ## the SLURM profile on a one-node cluster started h
 bench: $(STAMP)  ## step time, memory, FLOPs per variant -> benchmarks/results/ (BENCH_ARGS= for the full grid)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-lint: $(STAMP)  ## ruff only
+lint: $(STAMP)  ## ruff, snakefmt --check (Snakefile, workflow/) and snakemake --lint (LINT_CONFIGS)
 	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/
+	for config in $(LINT_CONFIGS); do \
+		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $$config || exit 1; \
+	done
 
 clean-results:  ## delete generated results, reports and logs (keeps data/)
 	rm -rf results/*/ reports/*/ logs/ .snakemake/

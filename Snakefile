@@ -15,7 +15,6 @@ from morse.config import (
     pretrain_config,
     read_yaml,
     run_config,
-    run_identity,
     run_matrix,
     run_settings,
     validate_config,
@@ -26,12 +25,13 @@ from morse.failures import clean_data_temporaries, failure_summary
 
 min_version("9.0")
 
+
+# Helper functions (config errors, GPU detection, run folders), kept apart from the rules as
+# Snakemake's style guide and `snakemake --lint` ask.
+include: "workflow/rules/common.smk"
+
+
 DEFAULT_CONFIG = "config/config.yaml"
-
-
-def _config_error(error):
-    sys.exit(f"morse-bench config error: {error}")
-
 
 # Snakemake's own YAML reader lets a repeated key replace the first silently and reports a syntax
 # error without a line: read the config files again with the strict reader (duplicate keys, syntax
@@ -50,7 +50,8 @@ if not workflow.config_settings.configfiles:
 
 
 try:
-    config = validate_config(config)  # names, backbones, variants, head knobs, sizes: before any job
+    # names, backbones, variants, head knobs, sizes: before any job
+    config = validate_config(config)
 except ConfigError as error:
     _config_error(error)
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -62,11 +63,15 @@ VARIANTS = list(config["variants"])
 SEEDS = [int(s) for s in config["seeds"]]
 RESULTS = f"results/{EXPERIMENT}"
 REPORTS = f"reports/{EXPERIMENT}"
-RUN_DIR = RESULTS + "/{dataset}/{backbone}/{variant}/seed{seed}"
-
+# Path templates of a run folder and of a backbone pretraining run (the braces of the
+# wildcards are doubled in these f-strings).
+RUN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/{{variant}}/seed{{seed}}"
+PRETRAIN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/pretrain/seed{{seed}}"
 
 # The DAG builds torch-free: the installation tells whether jobs get a GPU (they ask torch).
-USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and cuda_available(import_torch=False))
+USE_GPU = config["device"] == "cuda" or (
+    config["device"] == "auto" and cuda_available(import_torch=False)
+)
 
 
 wildcard_constraints:
@@ -81,27 +86,15 @@ wildcard_constraints:
 MATRIX = run_matrix(config)
 
 
-def run_params(run):
-    """A run config as the train rules' params: only what changes the weights, so that a changed
-    logging, checkpoint-interval or loader-worker setting (or, on CUDA, the thread count) does
-    not retrain (RUN_SETTINGS carries those)."""
-    return json.dumps(run_identity(run), sort_keys=True)
-
-
-# dataset -> the settings recorded in run.json that do not retrain (passed outside the params).
+# dataset -> the settings recorded in run.json that do not retrain (the train rules pass them in a
+# param that Snakemake's params-change check leaves out).
 RUN_SETTINGS = json.dumps(
-    {dataset: run_settings(pretrain_config(config, dataset, backbone, SEEDS[0]))
-     for dataset, backbone, _ in MATRIX},
+    {
+        dataset: run_settings(pretrain_config(config, dataset, backbone, SEEDS[0]))
+        for dataset, backbone, _ in MATRIX
+    },
     sort_keys=True,
 )
-
-
-def run_dirs():
-    return [
-        RUN_DIR.format(dataset=dataset, backbone=backbone, variant=variant, seed=seed)
-        for dataset, backbone, variant in MATRIX
-        for seed in SEEDS
-    ]
 
 
 include: "workflow/rules/data.smk"
@@ -114,8 +107,10 @@ include: "workflow/rules/report.smk"
 onstart:
     # Not in a dry run (planning for a cluster from a login node without a GPU is fine), and only
     # when jobs run here: device: cuda needs a GPU on this machine before the first job starts.
-    if workflow.local_exec and any(job.rule.name in ("pretrain", "train", "evaluate")
-                                   for job in workflow.dag.needrun_jobs()):
+    if workflow.local_exec and any(
+        job.rule.name in ("pretrain", "train", "evaluate")
+        for job in workflow.dag.needrun_jobs()
+    ):
         try:
             check_device(config)
         except ConfigError as error:
@@ -131,7 +126,7 @@ onerror:
 
 
 rule all:
+    default_target: True
     input:
         f"{REPORTS}/index.html",
         f"{RESULTS}/comparisons.csv",
-    default_target: True

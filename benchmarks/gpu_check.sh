@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU readiness of the training path, in under ten minutes on one GPU:
+# GPU readiness of the training path, on one GPU:
 #   1. the golden, fast-vs-reference equivalence, channels-last and torch.compile tests on the
 #      device (MORSE_TEST_DEVICE=cuda, TF32 off);
 #   2. a few training steps and inferences per variant (benchmarks/run.py): seconds, throughput,

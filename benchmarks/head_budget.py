@@ -14,7 +14,7 @@ the config's), and a
 dataset-level ``train`` override of the config keeps precedence, so give 3D budgets as
 ``{"datasets_train": {...}}``.
 
-Per run it records what the default must pass (issue 13): the refinement's fixed and broken pixels
+Per run it records what the default must pass: the refinement's fixed and broken pixels
 at the overwritten val pixels (``refinement.csv``, all steps), the point loss's plateau flag
 (``run.json``), the val Dice of both outputs and the training wall time. Outputs under ``--out``
 (default ``benchmarks/results/head_budget/``): ``head_budget.csv`` (one row per run),

@@ -1,7 +1,7 @@
 """Cost of every variant: seconds, peak memory and FLOPs per training step and per inference.
 
-    .venv/bin/python benchmarks/run.py            # full grid (several minutes on 2 CPU cores)
-    .venv/bin/python benchmarks/run.py --quick    # about a minute: UNet 96 px, few repeats
+    .venv/bin/python benchmarks/run.py            # full grid
+    .venv/bin/python benchmarks/run.py --quick    # UNet 96 px, few repeats
 
 For each backbone setting (UNet 2D at 96 and 224 px, UNETR small 3D at 32^3) every variant
 (baseline, pointrend, implicit_pointrend, morse, morse_deterministic, morse with

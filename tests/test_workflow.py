@@ -1,4 +1,4 @@
-"""The whole workflow end to end on the tiny config, exactly as a user runs it (slow: ~1 min)."""
+"""The whole workflow end to end on the tiny config, exactly as a user runs it (slow)."""
 
 from __future__ import annotations
 

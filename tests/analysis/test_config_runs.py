@@ -1,4 +1,4 @@
-"""The report and the aggregates show exactly the runs the config resolves (issue 16, item 1).
+"""The report and the aggregates show exactly the runs the config resolves.
 
 Run folders of a variant that is no longer in the config stay on disk; the command line gets the
 run files the Snakefile declares and must never pick the old folder up. A run the config names

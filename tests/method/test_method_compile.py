@@ -22,7 +22,7 @@ from morse.method import Segmenter, resolve_head_config
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,
     reason="torch.compile on CPU needs a C++ compiler (Debian: apt-get install g++)",
-)]  # slow: inductor compiles C++ kernels (about a minute of CPU time per model)
+)]  # slow: inductor compiles C++ kernels for every model
 
 
 def _train_outputs(model: Segmenter, image, target):

@@ -1,4 +1,4 @@
-"""Bad-input matrix (issue 16): each case is refused with one line naming the cause and the fix,
+"""Bad-input matrix: each case is refused with one line naming the cause and the fix,
 before any job runs, and nothing that existed before is changed."""
 
 from __future__ import annotations

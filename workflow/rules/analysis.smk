@@ -4,23 +4,25 @@
 
 rule aggregate:
     input:
-        metrics=[d + "/metrics.csv" for d in run_dirs()],
-        boundary=[d + "/boundary.csv" for d in run_dirs()],
-        refinement=[d + "/refinement.csv" for d in run_dirs()],
+        metrics=[f"{d}/metrics.csv" for d in run_dirs()],
+        boundary=[f"{d}/boundary.csv" for d in run_dirs()],
+        refinement=[f"{d}/refinement.csv" for d in run_dirs()],
     output:
         metrics=report(
-            RESULTS + "/metrics.csv",
+            f"{RESULTS}/metrics.csv",
             caption="../report/metrics.rst",
             category="Tables",
         ),
-        summary=RESULTS + "/summary.csv",
-        empty=RESULTS + "/empty_counts.csv",
-        boundary=RESULTS + "/boundary.csv",
-        refinement=RESULTS + "/refinement.csv",
-    params:
-        out_dir=RESULTS,
+        summary=f"{RESULTS}/summary.csv",
+        empty=f"{RESULTS}/empty_counts.csv",
+        boundary=f"{RESULTS}/boundary.csv",
+        refinement=f"{RESULTS}/refinement.csv",
     log:
-        "logs/aggregate/" + EXPERIMENT + ".log",
+        f"logs/aggregate/{EXPERIMENT}.log",
+    conda:
+        "../envs/morse-bench.yaml"
+    params:
+        out_dir=lambda w, output: os.path.dirname(output.metrics),  # results/<experiment>
     shell:
         "morse-bench aggregate --out-dir {params.out_dir:q} {input.metrics:q} "
         "--boundary {input.boundary:q} --refinement {input.refinement:q} > {log:q} 2>&1"
@@ -28,17 +30,19 @@ rule aggregate:
 
 rule compare:
     input:
-        RESULTS + "/metrics.csv",
+        f"{RESULTS}/metrics.csv",
     output:
         report(
-            RESULTS + "/comparisons.csv",
+            f"{RESULTS}/comparisons.csv",
             caption="../report/comparisons.rst",
             category="Tables",
         ),
+    log:
+        f"logs/compare/{EXPERIMENT}.log",
+    conda:
+        "../envs/morse-bench.yaml"
     params:
         reference="baseline",
-    log:
-        "logs/compare/" + EXPERIMENT + ".log",
     shell:
         "morse-bench compare --metrics {input:q} --out {output:q} --reference {params.reference:q} "
         "> {log:q} 2>&1"

@@ -5,10 +5,12 @@ rule fetch:
     # Removes its own stale temporary folder (data/raw/.tmp-<hex>-<dataset>) of a killed attempt.
     output:
         directory("data/raw/{dataset}"),
-    params:
-        entry=lambda w: json.dumps(config["datasets"][w.dataset], sort_keys=True),
     log:
         "logs/fetch/{dataset}.log",
+    conda:
+        "../envs/morse-bench.yaml"
+    params:
+        entry=lambda w: json.dumps(config["datasets"][w.dataset], sort_keys=True),
     shell:
         "morse-bench fetch --name {wildcards.dataset:q} --dataset-config {params.entry:q} "
         "--out {output:q} > {log:q} 2>&1"
@@ -22,11 +24,13 @@ rule prepare:
         "data/raw/{dataset}",
     output:
         directory("data/prepared/{dataset}"),
+    log:
+        "logs/prepare/{dataset}.log",
+    conda:
+        "../envs/morse-bench.yaml"
     params:
         entry=lambda w: json.dumps(config["datasets"][w.dataset], sort_keys=True),
         fingerprint=lambda w: local_dataset_fingerprint(config["datasets"][w.dataset]),
-    log:
-        "logs/prepare/{dataset}.log",
     shell:
         "morse-bench prepare --name {wildcards.dataset:q} --dataset-config {params.entry:q} "
         "--raw {input:q} --out {output:q} > {log:q} 2>&1"

@@ -60,7 +60,7 @@ def test_deterministic_and_fast(tmp_path: Path) -> None:
     assert np.array_equal(a, b) and np.array_equal(la, lb)
     start = time.perf_counter()
     generate_phantom3d(tmp_path / "raw", n_cases=8, size=48, seed=1)
-    assert time.perf_counter() - start < 20  # ~1 s on one core
+    assert time.perf_counter() - start < 20
     generate_phantom3d(tmp_path / "again", n_cases=2, size=48, seed=1)
     for case in ("BRATS_001", "BRATS_002"):  # case i depends only on (seed, i)
         x = np.asanyarray(nib.load(tmp_path / "raw" / "labelsTr" / f"{case}.nii.gz").dataobj)

@@ -183,7 +183,7 @@ def test_fov_outside_is_ignored_by_the_metrics() -> None:
 
 
 def test_prepared_dataset_json_of_each_layout(tmp_path: Path) -> None:
-    """The dataset.json files the README and docs show (keys present, JSON round trip)."""
+    """The dataset.json files docs/datasets.md shows (keys present, JSON round trip)."""
     write_images2d(tmp_path / "eyes", n=4)
     out = run(tmp_path, "eyes", {**IMAGES2D_ENTRY, "path": str(tmp_path / "eyes")})
     meta = json.loads((out / "dataset.json").read_text())
