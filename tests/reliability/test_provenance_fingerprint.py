@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from morse.common import different_machines, machine_groups, machine_signature
 from morse.data.fingerprint import MISSING, folder_fingerprint, local_dataset_fingerprint
-from morse.engine.provenance import (
-    different_machines,
-    machine_groups,
-    machine_info,
-    machine_signature,
-)
+from morse.engine.provenance import machine_info
 from morse.failures import clean_data_temporaries, failed_jobs, failure_summary, first_error_line
 
 # --- machines ---------------------------------------------------------------------------------
