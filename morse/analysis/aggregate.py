@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from morse.analysis.metrics import METRIC_COLUMNS
 from morse.analysis.summaries.cases import case_values
 from morse.analysis.vocabulary import METRICS
+from morse.evaluation.metrics import METRIC_COLUMNS
 
 RUN_KEYS = ["dataset", "backbone", "variant", "seed", "output"]
 GROUP_KEYS = ["dataset", "backbone", "variant", "output"]

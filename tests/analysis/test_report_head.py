@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pandas as pd
 from test_report import _section, build_report, make_results
 
-from morse.analysis.refinement import REFINEMENT_COLUMNS
 from morse.analysis.report.adequacy import HURTS_CONVERGED, UNDER_TRAINED_SENTENCE
 from morse.data.fingerprint import dataset_record
+from morse.evaluation.refinement import REFINEMENT_COLUMNS
 
 CLASSES = ["aorta", "gallbladder"]
 
