@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from morse.analysis.stats import bootstrap_ci
+from morse.analysis.bootstrap import bootstrap_ci
 from morse.evaluation.refinement import ALL_STEPS, COUNT_COLUMNS, REFINEMENT_COLUMNS, RUN_COLUMNS
 
 NO_HEAD = "no head"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from morse.analysis.bootstrap import bootstrap_ci
 from morse.analysis.refinement import read_refinement, refinement_table, refinement_totals
-from morse.analysis.stats import bootstrap_ci
 from morse.evaluation.refinement import REFINEMENT_COLUMNS
 
 
