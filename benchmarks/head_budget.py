@@ -87,7 +87,8 @@ def tuning_dataset(config: dict[str, Any], dataset: str, val_cases: int, out: Pa
 
 def _train_and_score(job: dict[str, Any]) -> dict[str, Any]:
     """One run: train (or reuse) and, for variants, evaluate on the val cases."""
-    from morse.analysis.refinement import read_refinement, refinement_totals
+    from morse.analysis.inputs.tables import read_refinement
+    from morse.analysis.refinement import refinement_totals
     from morse.engine.evaluate import evaluate_run
     from morse.engine.train import train_run
     from morse.evaluation.convergence import point_loss_plateau

@@ -7,14 +7,11 @@ output is evidence about its training budget, not about the method.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from morse.analysis.bootstrap import bootstrap_ci
-from morse.evaluation.refinement import ALL_STEPS, COUNT_COLUMNS, REFINEMENT_COLUMNS, RUN_COLUMNS
+from morse.evaluation.refinement import ALL_STEPS, COUNT_COLUMNS, RUN_COLUMNS
 
 NO_HEAD = "no head"
 NO_STEPS = "no refinement steps"
@@ -22,26 +19,9 @@ UNDER_TRAINED = "under-trained"
 FIXES_MORE = "fixes at least as much as it breaks"
 
 __all__ = [
-    "read_refinement",
     "refinement_totals",
     "refinement_table",
 ]
-
-
-def read_refinement(paths: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate per-run refinement.csv files (empty ones, from runs without a head, add no
-    rows) into one frame with :data:`REFINEMENT_COLUMNS`; a file lacking a column is named."""
-    frames = []
-    for path in map(Path, paths):
-        frame = pd.read_csv(path, dtype={"case": str, "step": str, "class": str},
-                            keep_default_na=False)
-        missing = [c for c in REFINEMENT_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing refinement column(s) {missing}; re-run its evaluate step")
-        frames.append(frame[REFINEMENT_COLUMNS])
-    if not frames:
-        return pd.DataFrame(columns=REFINEMENT_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:

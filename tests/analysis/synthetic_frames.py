@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 
 # scores(variant, output, seed, case_position, class_index) -> the metric columns of one row
 Scores = Callable[[str, str, int, int, int], Mapping[str, Any]]

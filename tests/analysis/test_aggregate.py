@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
+from morse.analysis.aggregate import empty_counts, summarise
+from morse.analysis.inputs.tables import aggregate_metrics
 
 DICE = {  # (seed, case, class) -> dice
     (1, "0001", "a"): 0.8,

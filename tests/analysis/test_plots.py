@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from synthetic_frames import make_runs, metric_frame, numbered
 
-from morse.analysis.inputs import read_qualitative, read_runs, read_training_logs
+from morse.analysis.inputs.runs import read_qualitative, read_runs, read_training_logs
 from morse.analysis.plots.ablation import ablation_figure, plot_ablations
 from morse.analysis.plots.boundary import boundary_figure, plot_boundary_errors
 from morse.analysis.plots.cost import cost_figure, plot_cost_accuracy

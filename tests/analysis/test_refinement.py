@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from morse.analysis.bootstrap import bootstrap_ci
-from morse.analysis.refinement import read_refinement, refinement_table, refinement_totals
+from morse.analysis.inputs.tables import read_refinement
+from morse.analysis.refinement import refinement_table, refinement_totals
 from morse.evaluation.refinement import REFINEMENT_COLUMNS
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from morse.analysis.convergence import plateau_table
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 from morse.analysis.refinement import UNDER_TRAINED, refinement_table
 from morse.analysis.report.format import fmt, fmt_ci, is_missing
 from morse.analysis.vocabulary import variant_rank

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 from morse.analysis.report.format import fmt, is_missing
 from morse.analysis.vocabulary import PRETRAIN
 from morse.common import MACHINE_KEYS, machine_groups
