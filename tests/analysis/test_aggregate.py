@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from fake_results import metric_frame
 
 from morse.analysis.aggregate import empty_counts, summarise
 from morse.analysis.inputs.tables import aggregate_metrics
@@ -23,34 +24,23 @@ DICE = {  # (seed, case, class) -> dice
 }
 
 
+CASES = ("0001", "0002")
+
+
 def _run_frame(seed: int) -> pd.DataFrame:
-    rows = []
-    for (s, case, cls), dice in DICE.items():
-        if s != seed:
-            continue
-        rows.append(
-            {
-                "dataset": "synapse",
-                "backbone": "unet",
-                "variant": "morse",
-                "seed": s,
-                "output": "coarse",
-                "case": case,
-                "class": cls,
-                "class_index": 1 if cls == "a" else 2,
-                "dice": dice,
-                "hd95_mm": 10 * dice,
-                "hd95_vox": 20 * dice,
-                "hd95_mm_monai": 11 * dice,
-                "nsd": dice / 2,
-                "boundary_iou": dice / 4,
-                "dice_authors": dice,
-                "hd95_vox_authors": 20 * dice,
-                "empty_reference": cls == "b" and case == "0002",
-                "empty_prediction": cls == "b" and case == "0002" and s == 2,
-            }
-        )
-    return pd.DataFrame(rows)
+    """One seed's metrics.csv: each metric a different multiple of the Dice, class b of case 0002
+    empty in the reference (and, for seed 2, in the prediction)."""
+
+    def scores(variant: str, output: str, s: int, position: int, index: int) -> dict:
+        case, cls = CASES[position], "ab"[index - 1]
+        dice = DICE[(s, case, cls)]
+        empty = cls == "b" and case == "0002"
+        return {"dice": dice, "hd95_mm": 10 * dice, "hd95_vox": 20 * dice, "hd95_mm_monai": 11 * dice,
+                "nsd": dice / 2, "boundary_iou": dice / 4, "hd95_vox_authors": 20 * dice,
+                "empty_reference": empty, "empty_prediction": empty and s == 2}  # fmt: skip
+
+    return metric_frame({"morse": ["coarse"]}, scores, classes={"a": 1, "b": 2}, seeds=(seed,),
+                        cases=CASES, dataset="synapse")  # fmt: skip
 
 
 def _write_runs(tmp_path) -> list:

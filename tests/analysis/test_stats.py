@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_frames import metric_frame
+from fake_results import metric_frame
 
 from morse.analysis.stats import (
     STATS_COLUMNS,
