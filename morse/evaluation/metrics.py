@@ -154,9 +154,9 @@ def _monai_surface(
     ``tolerance`` (mm) of two non-empty, cropped masks.
 
     The edges are MONAI's ``get_mask_edges`` without sub-voxels (``mask ^ binary_erosion(mask)``,
-    SciPy's default cross) computed here on the already cropped masks, which skips MONAI's own
-    foreground crop (most of its run time); the distances are MONAI's ``get_surface_distance``,
-    and the two values follow ``compute_hausdorff_distance`` / ``compute_surface_dice``.
+    SciPy's default cross) computed here on the already cropped masks, so MONAI's own foreground
+    crop is skipped; the distances are MONAI's ``get_surface_distance``, and the two values
+    follow ``compute_hausdorff_distance`` / ``compute_surface_dice``.
     """
     from monai.metrics.utils import get_surface_distance
 
