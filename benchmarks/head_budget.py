@@ -87,10 +87,11 @@ def tuning_dataset(config: dict[str, Any], dataset: str, val_cases: int, out: Pa
 
 def _train_and_score(job: dict[str, Any]) -> dict[str, Any]:
     """One run: train (or reuse) and, for variants, evaluate on the val cases."""
-    from morse.analysis.convergence import point_loss_plateau
-    from morse.analysis.refinement import read_refinement, refinement_totals
+    from morse.analysis.inputs.tables import read_refinement
+    from morse.analysis.refinement import refinement_totals
     from morse.engine.evaluate import evaluate_run
     from morse.engine.train import train_run
+    from morse.evaluation.convergence import point_loss_plateau
 
     run, out_dir, data = job["run"], Path(job["out_dir"]), Path(job["data"])
     record_path = out_dir / "run.json"

@@ -119,9 +119,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from morse.analysis.aggregate import aggregate_metrics, empty_counts, summarise
+    from morse.analysis.aggregate import empty_counts, summarise
+    from morse.analysis.inputs.tables import aggregate_metrics, read_boundaries, read_refinement
     from morse.common import atomic_path
 
     metrics = aggregate_metrics([Path(p) for p in args.metrics])
@@ -130,15 +129,8 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     tables = [("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
               ("empty_counts.csv", empty_counts(metrics))]
     if args.boundary:
-        missing = [p for p in args.boundary if not Path(p).is_file()]
-        if missing:
-            raise FileNotFoundError(f"run {Path(missing[0]).parent}: boundary.csv is missing, but "
-                                    "the config names this run; rerun snakemake to evaluate it")
-        frames = [pd.read_csv(p) for p in args.boundary if Path(p).stat().st_size > 1]
-        tables.append(("boundary.csv", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()))
+        tables.append(("boundary.csv", read_boundaries([Path(p) for p in args.boundary])))
     if args.refinement:
-        from morse.analysis.refinement import read_refinement
-
         tables.append(("refinement.csv", read_refinement([Path(p) for p in args.refinement])))
     for name, frame in tables:
         with atomic_path(out / name) as tmp:
@@ -147,12 +139,12 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    import pandas as pd
-
+    from morse.analysis.inputs.tables import read_comparison_metrics
     from morse.analysis.stats import paired_comparisons
     from morse.common import atomic_path
 
-    comparisons = paired_comparisons(pd.read_csv(args.metrics), reference_variant=args.reference,
+    metrics = read_comparison_metrics(Path(args.metrics))
+    comparisons = paired_comparisons(metrics, reference_variant=args.reference,
                                      n_resamples=args.resamples, seed=args.seed)
     with atomic_path(Path(args.out)) as tmp:
         comparisons.to_csv(tmp, index=False)

@@ -1,10 +1,13 @@
 """Helpers every layer uses (the bottom of the import graph; imports nothing from ``morse``).
 
 Atomic writes: produce an output under a temporary sibling name, rename it when complete.
-
 Every step of the workflow writes its outputs through :func:`atomic_path`, so an interrupted
 run never leaves a half-written file or directory under the final name (Snakemake and the
 ``prepare`` step can then trust that an existing path is complete).
+
+Machines: which run records come from machines that take the same floating-point kernel paths
+(:func:`machine_signature` of what :func:`morse.engine.provenance.machine_info` records), so that
+their numbers can agree bit for bit; the report groups its runs with :func:`machine_groups`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_path", "remove_stale_temporaries", "stale_temporaries"]
+__all__ = [
+    "MACHINE_KEYS",
+    "atomic_path",
+    "different_machines",
+    "machine_groups",
+    "machine_signature",
+    "remove_path",
+    "remove_stale_temporaries",
+    "stale_temporaries",
+]
 
 
 def remove_path(path: Path) -> None:
@@ -90,3 +102,30 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         remove_path(tmp)
         raise
+
+
+#: The :func:`~morse.engine.provenance.machine_info` entries that decide a CPU run's kernel paths.
+MACHINE_KEYS = ("cpu_model", "cpu_capability", "blas", "torch")
+
+
+def machine_signature(run: dict) -> tuple[str, ...]:
+    """The part of a run record that decides its CPU kernel paths (and so its exact bits): CPU
+    model, vector instruction set, BLAS and torch version, plus the device; ``unknown`` where a
+    run.json predates these records."""
+    machine = run.get("machine") or {}
+    return (*(str(machine.get(key, "unknown")) for key in MACHINE_KEYS), str(run.get("device", "unknown")))
+
+
+def machine_groups(runs: list[dict]) -> dict[tuple[str, ...], list[str]]:
+    """Run records grouped by :func:`machine_signature` (values: ``dataset/backbone/variant/seedN``)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for run in runs:
+        name = "/".join(str(run.get(k, "?")) for k in ("dataset", "backbone", "variant")) + f"/seed{run.get('seed', '?')}"
+        groups.setdefault(machine_signature(run), []).append(name)
+    return groups
+
+
+def different_machines(runs: list[dict]) -> bool:
+    """Whether the runs come from machines that may take different kernel paths (then numbers
+    agree between those machines only to a tolerance, not bit for bit)."""
+    return len(machine_groups(runs)) > 1

@@ -1,107 +1,24 @@
-"""Collect per-run ``metrics.csv`` files and summarise them over cases and seeds.
+"""Summarise the per-run ``metrics.csv`` files over cases and seeds.
 
-Each per-run file is tidy: one row per run x output x case x class, with the columns of
-:data:`REQUIRED_COLUMNS`. Summaries average over the test cases of each seed first, then report
-the mean and the standard deviation (ddof=1) of those per-seed means across seeds.
+:func:`morse.analysis.inputs.tables.aggregate_metrics` reads them into one tidy frame: one row
+per run x output x case x class, with the columns of its ``REQUIRED_COLUMNS``. Summaries average
+over the test cases of each seed first, then report the mean and the standard deviation (ddof=1)
+of those per-seed means across seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from morse.analysis.metrics import METRIC_COLUMNS
+from morse.analysis.inputs.tables import RUN_KEYS
 from morse.analysis.summaries.cases import case_values
 from morse.analysis.vocabulary import METRICS
 
-RUN_KEYS = ["dataset", "backbone", "variant", "seed", "output"]
 GROUP_KEYS = ["dataset", "backbone", "variant", "output"]
-REQUIRED_COLUMNS = [
-    *RUN_KEYS,
-    "case",
-    "class",
-    "class_index",
-    *METRIC_COLUMNS,
-    "empty_reference",
-    "empty_prediction",
-]
-SORT_KEYS = [*RUN_KEYS, "case", "class_index", "class"]
 SUMMARY_COLUMNS = [*GROUP_KEYS, "class", "metric", "mean", "std", "n_seeds", "n_cases"]
 
-__all__ = [
-    "RUN_KEYS",
-    "REQUIRED_COLUMNS",
-    "aggregate_metrics",
-    "summarise",
-    "empty_counts",
-]
-
-_TRUE = {"true", "1", "yes", "t"}
-_FALSE = {"false", "0", "no", "f", ""}
-
-
-def _to_bool(series: pd.Series, name: str, source: str) -> pd.Series:
-    """Parse a boolean column that may have been read back from CSV as text."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype(bool)
-    text = series.astype(str).str.strip().str.lower()
-    bad = ~text.isin(_TRUE | _FALSE)
-    if bad.any():
-        raise ValueError(
-            f"{source}: column {name!r} has non-boolean values {sorted(set(text[bad]))}"
-        )
-    return text.isin(_TRUE)
-
-
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = [k for k in SORT_KEYS if k in frame.columns]
-    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
-
-
-def aggregate_metrics(paths: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate per-run metrics.csv files into one frame, checked and sorted.
-
-    Raises ``ValueError`` naming the file when it lacks a required column, and when no path
-    is given; ``FileNotFoundError`` naming the run when its file is missing. Case and class identifiers are kept as strings (case ``"0001"`` stays ``"0001"``).
-    """
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("aggregate_metrics: no metrics files given")
-    frames = []
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"run {path.parent}: {path.name} is missing, but the config names this run; "
-                "rerun snakemake to evaluate it"
-            )
-        frame = pd.read_csv(
-            path,
-            dtype={
-                "dataset": str,
-                "backbone": str,
-                "variant": str,
-                "output": str,
-                "case": str,
-                "class": str,
-            },
-            keep_default_na=False,
-            na_values=["", "nan", "NaN"],
-        )
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing required column(s) {missing}")
-        for col in ("empty_reference", "empty_prediction"):
-            frame[col] = _to_bool(frame[col], col, str(path))
-        frame["seed"] = frame["seed"].astype(np.int64)
-        frame["class_index"] = frame["class_index"].astype(np.int64)
-        for col in METRIC_COLUMNS:
-            frame[col] = pd.to_numeric(frame[col], errors="raise").astype(float)
-        frame["source"] = str(path)
-        frames.append(frame)
-    return _sorted(pd.concat(frames, ignore_index=True))
+__all__ = ["summarise", "empty_counts"]
 
 
 def _case_level(metrics: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:

@@ -1,12 +1,5 @@
-"""Is the head trained? What subdivision inference did at the pixels it overwrote.
-
-Per run, ``refinement.csv`` (written at evaluation) has one row per case x subdivision step x
-reference class, with counts at the pixels that step overwrote: ``overwritten``,
-``coarse_correct`` / ``refined_correct`` (the backbone's coarse label, the final refined label
-against the reference), ``fixed`` (coarse wrong, refined right), ``broken`` (right -> wrong) and
-``wrong_to_wrong``. ``step`` is "1".."S" for the pixels step s overwrote and "all" for those any
-step overwrote. The point head reads the original coarse logits, so every overwritten pixel ends
-with its point prediction: the refined label there is the head's answer.
+"""Is the head trained? The refinement counts of every run (``refinement.csv``, see
+:mod:`morse.evaluation.refinement`) summed over cases and classes, per run and per variant.
 
 A head whose refinement breaks more pixels than it fixes is flagged **under-trained**: its refined
 output is evidence about its training budget, not about the method.
@@ -14,82 +7,21 @@ output is evidence about its training budget, not about the method.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from morse.analysis.stats import bootstrap_ci
+from morse.analysis.bootstrap import bootstrap_ci
+from morse.evaluation.refinement import ALL_STEPS, COUNT_COLUMNS, RUN_COLUMNS
 
-RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
-COUNT_COLUMNS = ["overwritten", "coarse_correct", "refined_correct", "fixed", "broken", "wrong_to_wrong"]
-REFINEMENT_COLUMNS = [*RUN_COLUMNS, "case", "step", "class", "class_index", *COUNT_COLUMNS]
-ALL_STEPS = "all"
 NO_HEAD = "no head"
 NO_STEPS = "no refinement steps"
 UNDER_TRAINED = "under-trained"
 FIXES_MORE = "fixes at least as much as it breaks"
 
 __all__ = [
-    "REFINEMENT_COLUMNS",
-    "refinement_counts",
-    "read_refinement",
     "refinement_totals",
     "refinement_table",
 ]
-
-
-def refinement_counts(
-    coarse: np.ndarray,
-    refined: np.ndarray,
-    overwritten: np.ndarray,
-    reference: np.ndarray,
-    class_names: Sequence[str],
-) -> list[dict]:
-    """Counts at the overwritten pixels of one case, per step (and "all") and reference class.
-
-    ``coarse``, ``refined``, ``reference``: label maps of one shape; ``overwritten``: bool
-    (S, *that shape), the pixels subdivision step s overwrote. Returns row dicts with ``step``,
-    ``class``, ``class_index`` and :data:`COUNT_COLUMNS` (every class, zeros included).
-    """
-    if not (coarse.shape == refined.shape == reference.shape == overwritten.shape[1:]):
-        raise ValueError(
-            f"refinement_counts: shapes differ: coarse {coarse.shape}, refined {refined.shape}, "
-            f"reference {reference.shape}, overwritten {overwritten.shape} (expected (S, *shape))"
-        )
-    coarse_right = coarse == reference
-    refined_right = refined == reference
-    masks = [(str(s + 1), overwritten[s]) for s in range(overwritten.shape[0])]
-    masks.append((ALL_STEPS, overwritten.any(axis=0)))
-    rows = []
-    for step, mask in masks:
-        for index, name in enumerate(class_names):
-            at = mask & (reference == index)
-            c, r = coarse_right[at], refined_right[at]
-            rows.append({
-                "step": step, "class": name, "class_index": index,
-                "overwritten": int(at.sum()), "coarse_correct": int(c.sum()),
-                "refined_correct": int(r.sum()), "fixed": int((~c & r).sum()),
-                "broken": int((c & ~r).sum()), "wrong_to_wrong": int((~c & ~r).sum()),
-            })
-    return rows
-
-
-def read_refinement(paths: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate per-run refinement.csv files (empty ones, from runs without a head, add no
-    rows) into one frame with :data:`REFINEMENT_COLUMNS`; a file lacking a column is named."""
-    frames = []
-    for path in map(Path, paths):
-        frame = pd.read_csv(path, dtype={"case": str, "step": str, "class": str},
-                            keep_default_na=False)
-        missing = [c for c in REFINEMENT_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing refinement column(s) {missing}; re-run its evaluate step")
-        frames.append(frame[REFINEMENT_COLUMNS])
-    if not frames:
-        return pd.DataFrame(columns=REFINEMENT_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:

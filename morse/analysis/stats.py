@@ -5,11 +5,12 @@ Unit of analysis: the test case. For each run, a case's value is
 ``class_index >= 1``; regions excluded; NaN when a class is not finite). Two arms are paired on the seeds
 present in both, then on the cases present in both for every one of those seeds; each case's
 value is averaged over those seeds, and the paired differences (variant - reference) are
-analysed with a seeded bootstrap CI of the mean (BCa, percentile when BCa is degenerate), the
-two-sided Wilcoxon signed-rank test (``zero_method="wilcox"``), the matched-pairs rank-biserial
-correlation, and Holm-Bonferroni adjustment within each dataset x backbone x metric table.
-Each comparison also gets the minimum paired difference it could detect at 80 % power at its
-Holm step-down level (:mod:`morse.analysis.power`).
+analysed with a seeded bootstrap CI of the mean (BCa, percentile when BCa is degenerate;
+:mod:`morse.analysis.bootstrap`), the two-sided Wilcoxon signed-rank test
+(``zero_method="wilcox"``), the matched-pairs rank-biserial correlation, and Holm-Bonferroni
+adjustment within each dataset x backbone x metric table. Each comparison also gets the minimum
+paired difference it could detect at 80 % power at its Holm step-down level
+(:mod:`morse.analysis.power`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from morse.analysis.bootstrap import TIE_DECIMALS, bootstrap_ci
 from morse.analysis.power import holm_alphas, min_detectable_difference
 from morse.analysis.summaries.cases import case_values
 from morse.analysis.vocabulary import COMPARED, higher_is_better
@@ -53,14 +55,11 @@ STATS_COLUMNS = [
 ]
 EFFECT_SIZE_NAME = "matched-pairs rank-biserial correlation"
 ALPHA = 0.05
-# differences smaller than this are treated as exact ties/zeros (floating-point noise)
-_TIE_DECIMALS = 12
 
 __all__ = [
     "STATS_COLUMNS",
     "holm",
     "rank_biserial",
-    "bootstrap_ci",
     "paired_comparisons",
 ]
 
@@ -81,7 +80,7 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 def rank_biserial(differences: np.ndarray) -> float:
     """Matched-pairs rank-biserial correlation (R+ - R-) / (R+ + R-) over non-zero differences."""
-    d = np.round(np.asarray(differences, dtype=float), _TIE_DECIMALS)
+    d = np.round(np.asarray(differences, dtype=float), TIE_DECIMALS)
     d = d[d != 0]
     if d.size == 0:
         return float("nan")
@@ -89,41 +88,9 @@ def rank_biserial(differences: np.ndarray) -> float:
     return float((ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum())
 
 
-def bootstrap_ci(
-    values: np.ndarray,
-    n_resamples: int = 10000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    methods: tuple[str, ...] = ("BCa", "percentile"),
-) -> tuple[float, float]:
-    """Seeded bootstrap CI of the mean: the first of ``methods`` that gives a finite interval
-    (BCa, then percentile if BCa is degenerate); NaN if n < 2; the mean itself if all equal."""
-    d = np.asarray(values, dtype=float)
-    if d.size < 2:
-        return float("nan"), float("nan")
-    if np.ptp(np.round(d, _TIE_DECIMALS)) == 0:
-        mean = float(d.mean())
-        return mean, mean
-    for method in methods:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sps.bootstrap(
-                (d,),
-                np.mean,
-                n_resamples=n_resamples,
-                confidence_level=confidence,
-                method=method,
-                rng=np.random.default_rng(seed),
-            )
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if np.isfinite(low) and np.isfinite(high):
-            return low, high
-    return float("nan"), float("nan")
-
-
 def _wilcoxon(differences: np.ndarray) -> tuple[float, str]:
     """Two-sided Wilcoxon signed-rank p-value and a note when it is undefined."""
-    d = np.round(np.asarray(differences, dtype=float), _TIE_DECIMALS)
+    d = np.round(np.asarray(differences, dtype=float), TIE_DECIMALS)
     if d.size < 2:
         return float("nan"), f"p undefined: {d.size} paired case(s)"
     if np.all(d == 0):

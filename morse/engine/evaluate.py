@@ -11,9 +11,6 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from morse.analysis.boundary import boundary_error_profile
-from morse.analysis.metrics import case_metrics, metric_options
-from morse.analysis.refinement import REFINEMENT_COLUMNS, refinement_counts
 from morse.common import atomic_path
 from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.data.sources.fingerprint import dataset_mismatch
@@ -22,6 +19,9 @@ from morse.engine.device import select_device
 from morse.engine.inference import inference_points_2d, predict_volume_2d
 from morse.engine.inference3d import predict_volume_3d
 from morse.engine.train import build_model
+from morse.evaluation.boundary import boundary_error_profile
+from morse.evaluation.metrics import case_metrics, metric_options
+from morse.evaluation.refinement import REFINEMENT_COLUMNS, refinement_counts
 
 RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
 
@@ -41,7 +41,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     Writes ``run_dir/metrics.csv`` (one row per output x case x class),
     ``run_dir/boundary.csv`` (errors by distance to the true boundary, per output x case),
     ``run_dir/refinement.csv`` (what each subdivision step did at the pixels it overwrote, per
-    case x step x class, see :mod:`morse.analysis.refinement`; header only without a head) and
+    case x step x class, see :mod:`morse.evaluation.refinement`; header only without a head) and
     ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
     uncertainty sampler picks), each atomically. ``settings`` (e.g. ``slice_batch``) override
     the run's ``evaluate`` settings; a prepared dataset other than the run's is refused.

@@ -66,7 +66,8 @@ def cpu_model() -> str:
 def machine_info() -> dict[str, str]:
     """What decides which floating-point kernels a CPU run takes: CPU model, the vector
     instruction set torch dispatches to (``torch.backends.cpu.get_cpu_capability()``, e.g. AVX2,
-    AVX512) and the math libraries torch was built with (BLAS, oneDNN/MKL-DNN, MKL)."""
+    AVX512) and the math libraries torch was built with (BLAS, oneDNN/MKL-DNN, MKL); runs are
+    grouped by machine with :func:`morse.common.machine_signature`."""
     import torch
 
     config = torch.__config__.show()
@@ -84,29 +85,3 @@ def machine_info() -> dict[str, str]:
         "torch": torch.__version__,
         "threads": str(torch.get_num_threads()),  # intra-op threads in use (part of the identity on CPU)
     }
-
-
-MACHINE_KEYS = ("cpu_model", "cpu_capability", "blas", "torch")
-
-
-def machine_signature(run: dict) -> tuple[str, ...]:
-    """The part of a run record that decides its CPU kernel paths (and so its exact bits): CPU
-    model, vector instruction set, BLAS and torch version, plus the device; ``unknown`` where a
-    run.json predates these records."""
-    machine = run.get("machine") or {}
-    return (*(str(machine.get(key, "unknown")) for key in MACHINE_KEYS), str(run.get("device", "unknown")))
-
-
-def machine_groups(runs: list[dict]) -> dict[tuple[str, ...], list[str]]:
-    """Run records grouped by :func:`machine_signature` (values: ``dataset/backbone/variant/seedN``)."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for run in runs:
-        name = "/".join(str(run.get(k, "?")) for k in ("dataset", "backbone", "variant")) + f"/seed{run.get('seed', '?')}"
-        groups.setdefault(machine_signature(run), []).append(name)
-    return groups
-
-
-def different_machines(runs: list[dict]) -> bool:
-    """Whether the runs come from machines that may take different kernel paths (then numbers
-    agree between those machines only to a tolerance, not bit for bit)."""
-    return len(machine_groups(runs)) > 1

@@ -20,7 +20,6 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from baselines import build_backbone
-from morse.analysis.convergence import point_loss_plateau
 from morse.common import atomic_path
 from morse.data.loading.patches3d import PatchDataset
 from morse.data.loading.sampling import infinite_loader
@@ -30,6 +29,7 @@ from morse.data.sources.fingerprint import dataset_record
 from morse.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from morse.engine.device import autocast, describe_device, select_device
 from morse.engine.provenance import execution_host, git_commit, machine_info, package_versions
+from morse.evaluation.convergence import point_loss_plateau
 from morse.method import CoarseLoss, HeadConfig, Segmenter, point_loss_weight
 
 
@@ -354,7 +354,7 @@ def run_record(
     resumed_from: int, seconds: float, init_from: Path | None,
 ) -> dict[str, Any]:
     """run.json's content: the resolved config plus provenance, timing and the point loss's
-    plateau (:func:`morse.analysis.convergence.point_loss_plateau`; None without a head)."""
+    plateau (:func:`morse.evaluation.convergence.point_loss_plateau`; None without a head)."""
     log = state.log_rows
     plateau = None
     if model.has_head and log:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_frames import make_runs, metric_frame, numbered
+from fake_results import make_runs, metric_frame, numbered
 
-from morse.analysis.inputs import read_qualitative, read_runs, read_training_logs
+from morse.analysis.inputs.runs import read_qualitative, read_runs, read_training_logs
 from morse.analysis.plots.ablation import ablation_figure, plot_ablations
 from morse.analysis.plots.boundary import boundary_figure, plot_boundary_errors
 from morse.analysis.plots.cost import cost_figure, plot_cost_accuracy
@@ -30,15 +30,14 @@ CLASSES = ["liver", "spleen"]
 def make_metrics(
     cases: dict[str, list[str]] | None = None, seeds: tuple[int, ...] = (0, 1)
 ) -> pd.DataFrame:
-    """Tidy metrics frame: baseline (coarse) and morse (coarse, refined), given cases per variant."""
+    """Tidy metrics frame: baseline (coarse) and morse (coarse, refined), given cases per variant;
+    Dice and HD95 drawn per row (the other overlaps equal the Dice, Boundary IoU half of it)."""
     cases = cases or {"baseline": ["c1", "c2", "c3"], "morse": ["c1", "c2", "c3"]}
     rng = np.random.default_rng(0)
 
     def scores(*_: object) -> dict:
         dice, hd = float(rng.uniform(0.6, 0.9)), float(rng.uniform(2, 20))
-        return {"dice": dice, "hd95_mm": hd, "hd95_vox": hd, "dice_authors": dice,
-                "hd95_vox_authors": hd, "hd95_mm_monai": hd, "nsd": dice, "boundary_iou": dice / 2,
-                "empty_reference": False, "empty_prediction": False}
+        return {"dice": dice, "hd95_mm": hd, "boundary_iou": dice / 2}
 
     frames = [
         metric_frame({variant: ["coarse"] if variant == "baseline" else ["coarse", "refined"]}, scores,
@@ -197,7 +196,7 @@ def test_paired_cases_never_mix_regions_with_labels() -> None:
                            classes=classes, seeds=(0, 1), cases=("c1", "c2", "c3"))  # fmt: skip
     fig = paired_cases_figure(cases(metrics))
     labels = metrics[metrics["class_index"] >= 1]
-    for ax, metric in zip(fig.axes, ("dice", "hd95_mm"), strict=True):
+    for ax, metric in zip(fig.axes, HEADLINE, strict=True):  # Dice, HD95, NSD, Boundary IoU
         for case in ("c1", "c2", "c3"):
             line = next(ln for ln in ax.lines if ln.get_gid() == f"case:{case}")
             expected = [labels[(labels.variant == v) & (labels.output == o) & (labels.case == case)]
@@ -316,12 +315,13 @@ BASE_RUNS = ABLATION_RUNS + make_runs([{
 
 
 def make_ablation_metrics(variants: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Two seeds x four cases x two classes per variant/output; Dice and HD95 random."""
+    """Two seeds x four cases x two classes per variant/output; only Dice and HD95, random (the
+    ablation figure then has their two rows)."""
     rng = np.random.default_rng(3)
     return metric_frame(
         variants or ABLATION_VARIANTS,
         lambda *_: {"dice": float(rng.uniform(0.5, 0.9)), "hd95_mm": float(rng.uniform(2, 20))},
-        classes=numbered(CLASSES), seeds=(0, 1), cases=("c1", "c2", "c3", "c4"),
+        classes=numbered(CLASSES), seeds=(0, 1), cases=("c1", "c2", "c3", "c4"), complete=False,
     )
 
 
@@ -495,21 +495,19 @@ COST_HEADS = {  # as run.json records them: the bare backbone keeps the (unused)
 def make_cost_metrics() -> pd.DataFrame:
     """Dice = level + case offset + seed offset +-0.1 per class; a background row of 1.0;
     case c3 only in seed 0, so the case means differ from the pooled mean. HD95 = 20 - 10 Dice."""
-    case_offsets = {"c1": 0.0, "c2": 0.1, "c3": -0.2}
-    rows = []
-    for (variant, output), level in COST_LEVELS.items():
-        for seed in (0, 1):
-            for case, offset in case_offsets.items():
-                if case == "c3" and seed == 1:
-                    continue
-                for index, name, shift in ((0, "background", None), (1, "a", 0.1), (2, "b", -0.1)):
-                    dice = 1.0 if shift is None else level + offset + 0.02 * seed + shift
-                    rows.append(
-                        {"dataset": "phantom2d", "backbone": "unet", "variant": variant,
-                         "seed": seed, "output": output, "case": case, "class": name,
-                         "class_index": index, "dice": dice, "hd95_mm": 20.0 - 10.0 * dice}
-                    )  # fmt: skip
-    return pd.DataFrame(rows)
+    case_offsets = [0.0, 0.1, -0.2]
+    shifts = {1: 0.1, 2: -0.1}
+
+    def scores(variant: str, output: str, seed: int, case: int, index: int) -> dict:
+        dice = COST_LEVELS[(variant, output)] + case_offsets[case] + 0.02 * seed + shifts[index] if index else 1.0
+        return {"dice": dice, "hd95_mm": 20.0 - 10.0 * dice}
+
+    arms: dict[str, list[str]] = {}
+    for variant, output in COST_LEVELS:
+        arms.setdefault(variant, []).append(output)
+    metrics = metric_frame(arms, scores, classes={"background": 0, "a": 1, "b": 2}, seeds=(0, 1),
+                           cases=("c1", "c2", "c3"), complete=False)  # fmt: skip
+    return metrics[(metrics["case"] != "c3") | (metrics["seed"] == 0)].reset_index(drop=True)
 
 
 def make_cost_runs(rates: dict[str, list[float | None]] | None = None) -> list:

@@ -62,7 +62,7 @@ def test_holm_alphas_step_down() -> None:
 
 
 def test_comparisons_carry_the_detectable_difference() -> None:
-    from synthetic_frames import metric_frame
+    from fake_results import metric_frame
 
     from morse.analysis.stats import paired_comparisons
 
@@ -75,7 +75,7 @@ def test_comparisons_carry_the_detectable_difference() -> None:
         return {"dice": dice}
 
     frame = metric_frame({"baseline": ["coarse"], "morse": ["coarse", "refined"]}, scores,
-                         classes={"organ": 1}, cases=[f"c{i:02d}" for i in range(12)])
+                         classes={"organ": 1}, cases=[f"c{i:02d}" for i in range(12)], complete=False)
     out = paired_comparisons(frame, n_resamples=200).set_index("comparison")
     assert list(out["metric"].unique()) == ["dice"]  # only the metrics the frame has
     cases = np.arange(12)

@@ -8,11 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
-from test_report import _section, build_report, make_results
+from fake_results import build_report, make_results, section
 
-from morse.analysis.refinement import REFINEMENT_COLUMNS
 from morse.analysis.report.adequacy import HURTS_CONVERGED, UNDER_TRAINED_SENTENCE
 from morse.data.sources.fingerprint import dataset_record
+from morse.evaluation.refinement import REFINEMENT_COLUMNS
 
 CLASSES = ["aorta", "gallbladder"]
 
@@ -60,11 +60,11 @@ def _items(html: str) -> list[str]:
 
 def test_under_trained_head_refined_output_gets_no_verdict(tmp_path: Path) -> None:
     html = _report(tmp_path, fixed=3, broken=10)
-    head = _section(html, "head")
+    head = section(html, "head")
     assert f"<strong>{UNDER_TRAINED_SENTENCE}</strong>" in head
     assert "broke 40 correct coarse labels and fixed 12" in head  # "all": 2 cases x 2 x (10, 3)
     assert "no head" in head  # the baseline row
-    verdict = _section(html, "verdict")
+    verdict = section(html, "verdict")
     refined = [s for s in _items(verdict) if "[refined]" in s]
     coarse = [s for s in _items(verdict) if "[coarse]" in s]
     assert len(refined) == 1 and UNDER_TRAINED_SENTENCE in refined[0]
@@ -74,7 +74,7 @@ def test_under_trained_head_refined_output_gets_no_verdict(tmp_path: Path) -> No
     # the verdict table's refined rows name no side either
     table = verdict[verdict.index("<table"):]
     assert table.count("not evidence (under-trained head)") == 2
-    gain = _section(html, "gain-source")
+    gain = section(html, "gain-source")
     assert UNDER_TRAINED_SENTENCE in gain
     assert "its refined output is better" not in gain and "its refined output is worse" not in gain
     assert "coarse output is better than the baseline" in gain  # HD95 coarse, p_holm 0.0312
@@ -84,21 +84,21 @@ def test_a_converged_head_that_breaks_more_is_evidence_not_under_training(tmp_pa
     """Broken > fixed with the point loss on its plateau: named as such, and its refined output
     keeps its verdicts; the same counts with a loss still falling stay under-trained."""
     html = _report(tmp_path / "converged", fixed=3, broken=10, plateau=True)
-    head = _section(html, "head")
+    head = section(html, "head")
     assert HURTS_CONVERGED in head and UNDER_TRAINED_SENTENCE not in html
     assert "the head is trained, and at this setting refinement does not help" in head
-    refined = next(s for s in _items(_section(html, "verdict")) if "[refined]" in s)
+    refined = next(s for s in _items(section(html, "verdict")) if "[refined]" in s)
     assert "baseline better" in refined  # judged like any output
     html = _report(tmp_path / "falling", fixed=3, broken=10, plateau=False)
-    assert f"<strong>{UNDER_TRAINED_SENTENCE}</strong>" in _section(html, "head")
+    assert f"<strong>{UNDER_TRAINED_SENTENCE}</strong>" in section(html, "head")
     assert HURTS_CONVERGED not in html
 
 
 def test_trained_head_keeps_its_verdicts(tmp_path: Path) -> None:
     html = _report(tmp_path, fixed=10, broken=3)
-    head = _section(html, "head")
+    head = section(html, "head")
     assert "fixes at least as much as it breaks" in head and UNDER_TRAINED_SENTENCE not in head
-    verdict = _section(html, "verdict")
+    verdict = section(html, "verdict")
     refined = next(s for s in _items(verdict) if "[refined]" in s)
     assert "baseline better" in refined and "morse better" in refined  # HD95 / Dice as compared
     assert UNDER_TRAINED_SENTENCE not in html
@@ -113,18 +113,18 @@ def test_trained_head_keeps_its_verdicts(tmp_path: Path) -> None:
 
 def test_minimum_detectable_difference_beside_each_verdict(tmp_path: Path) -> None:
     html = _report(tmp_path, fixed=10, broken=3)
-    verdict = _section(html, "verdict")
+    verdict = section(html, "verdict")
     assert "this experiment could have detected differences of at least 0.046 Dice" in verdict
     assert "at least 1.23 mm HD95 (80 % power at Holm level 0.025)" in verdict
     assert "min. detectable difference" in verdict and "<td>2.00</td>" in verdict
     html = _report(tmp_path / "old", fixed=10, broken=3, mdd=False)
-    assert "smallest detectable difference could not be estimated" in _section(html, "verdict")
+    assert "smallest detectable difference could not be estimated" in section(html, "verdict")
 
 
 def test_without_refinement_csv_the_section_says_not_computed(tmp_path: Path) -> None:
     root = make_results(tmp_path / "results", classes=CLASSES)
     html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
-    assert "not computed (no refinement.csv" in _section(html, "head")
+    assert "not computed (no refinement.csv" in section(html, "head")
     assert UNDER_TRAINED_SENTENCE not in html
 
 
@@ -139,18 +139,18 @@ def test_plateau_machines_and_preparation(tmp_path: Path) -> None:
     _edit_run(root, "baseline", point_loss_plateau=None,
               machine={"cpu_model": "EPYC B", "cpu_capability": "AVX512", "blas": "mkl", "torch": "2.13.0"})
     html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
-    head = _section(html, "head")
+    head = section(html, "head")
     assert re.search(r"<td>morse</td>\s*<td>0</td>\s*<td>no</td>\s*<td>\+12\.0 % ± 3\.0 %</td>", head)
     assert not re.search(r"<td>baseline</td>\s*<td>0</td>", head) and "0.4321" in head
     assert "coarse logits&#39; loss" in head  # the training figure sits in this section
-    provenance = _section(html, "provenance")
+    provenance = section(html, "provenance")
     assert "2 different machines" in provenance and "Xeon A" in provenance and "EPYC B" in provenance
-    what = _section(html, "what-ran")
+    what = section(html, "what-ran")
     assert "min-max to [0, 1] per image" in what and "1 mm per pixel assumed" in what
     _edit_run(root, "baseline", machine={"cpu_model": "Xeon A", "cpu_capability": "AVX2", "blas": "mkl",
                                          "torch": "2.13.0"})  # fmt: skip
     html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
-    assert "All runs come from one machine" in _section(html, "provenance")
+    assert "All runs come from one machine" in section(html, "provenance")
 
 
 def test_dataset_record_carries_the_preparation(tmp_path: Path) -> None:
@@ -169,11 +169,11 @@ def test_nsd_and_boundary_iou_reach_the_verdict_summary_and_ablations(tmp_path: 
     pd.concat([summary, summary[summary["metric"] == "dice"].assign(metric="boundary_iou")]).to_csv(
         root / "summary.csv", index=False)  # fmt: skip
     html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
-    verdict = _section(html, "verdict")
+    verdict = section(html, "verdict")
     assert "NSD (higher is better)" in verdict and "Boundary IoU (higher is better)" in verdict
     sentence = next(s for s in _items(verdict) if "[coarse]" in s)
     assert sentence.index("Dice:") < sentence.index("HD95 (mm):") < sentence.index("NSD:") < sentence.index(
         "Boundary IoU:")  # headline order, not alphabetical
-    assert "<h3>Boundary IoU</h3>" in _section(html, "per-class")
-    ablations = _section(html, "ablations")
+    assert "<h3>Boundary IoU</h3>" in section(html, "per-class")
+    ablations = section(html, "ablations")
     assert "mean NSD [95% CI]" in ablations and "mean Boundary IoU [95% CI]" in ablations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from synthetic_frames import metric_frame, numbered
+from fake_results import metric_frame, numbered
 
 from morse.analysis.aggregate import summarise
 from morse.analysis.stats import paired_comparisons

@@ -1,10 +1,17 @@
-"""Helpers for the method tests: a tiny backbone obeying the baselines contract, toy data."""
+"""Helpers for the method tests: a tiny backbone obeying the baselines contract, toy data, and the
+float32 comparisons of a fast or compiled path with the plain one."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from morse.method import Segmenter
+
+#: float32 round-off tolerances: only the summation order differs, and weight gradients summed
+#: over many pixels reach magnitudes of ~100, so atol is taken on the tensor's own scale.
+ATOL, RTOL = 1e-5, 1e-4
 
 
 class ToyBackbone(nn.Module):
@@ -44,3 +51,31 @@ def synthetic_batch(
         target[inner] = num_classes - 1
     image = target.unsqueeze(1).float() + 0.3 * torch.randn(target.unsqueeze(1).shape, generator=g)
     return image, target
+
+
+def assert_float32_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """float32 agreement up to summation order: atol 1e-5 on the tensor's own scale."""
+    scale = max(1.0, float(expected.detach().abs().max()))
+    torch.testing.assert_close(actual, expected, atol=ATOL * scale, rtol=RTOL)
+
+
+def _train_outputs(model: Segmenter, image, target):
+    model.train()
+    torch.manual_seed(5)
+    coarse, aux = model(image, target)
+    loss = coarse.square().mean() + aux["point_ce"]
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    return loss, grads
+
+
+def assert_same_function(model: Segmenter, reference: Segmenter, image, target) -> None:
+    """``model`` and ``reference`` agree up to float32 round-off: training loss and gradients
+    (same random draws), then refined logits in evaluation mode."""
+    loss_m, grads_m = _train_outputs(model, image, target)
+    loss_r, grads_r = _train_outputs(reference, image, target)
+    assert_float32_close(loss_m, loss_r)
+    for a, e in zip(grads_m, grads_r, strict=True):
+        assert_float32_close(a, e)
+    model.eval()
+    reference.eval()
+    assert_float32_close(model.predict(image)["refined"], reference.predict(image)["refined"])

@@ -9,8 +9,7 @@ import copy
 
 import pytest
 import torch
-from method_toys import synthetic_batch
-from test_method_compile import assert_same_function
+from method_toys import assert_same_function, synthetic_batch
 
 from baselines import build_backbone
 from morse.method import Segmenter, resolve_head_config

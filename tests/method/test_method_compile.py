@@ -13,8 +13,7 @@ import shutil
 
 import pytest
 import torch
-from method_toys import synthetic_batch
-from test_method_equivalence import _close
+from method_toys import assert_same_function, synthetic_batch
 
 from baselines import build_backbone
 from morse.method import Segmenter, resolve_head_config
@@ -23,28 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,
     reason="torch.compile on CPU needs a C++ compiler (Debian: apt-get install g++)",
 )]  # slow: inductor compiles C++ kernels for every model
-
-
-def _train_outputs(model: Segmenter, image, target):
-    model.train()
-    torch.manual_seed(5)
-    coarse, aux = model(image, target)
-    loss = coarse.square().mean() + aux["point_ce"]
-    grads = torch.autograd.grad(loss, list(model.parameters()))
-    return loss, grads
-
-
-def assert_same_function(model: Segmenter, reference: Segmenter, image, target) -> None:
-    """``model`` and ``reference`` agree up to float32 round-off: training loss and gradients
-    (same random draws), then refined logits in evaluation mode."""
-    loss_m, grads_m = _train_outputs(model, image, target)
-    loss_r, grads_r = _train_outputs(reference, image, target)
-    _close(loss_m, loss_r)
-    for a, e in zip(grads_m, grads_r, strict=True):
-        _close(a, e)
-    model.eval()
-    reference.eval()
-    _close(model.predict(image)["refined"], reference.predict(image)["refined"])
 
 
 @pytest.mark.parametrize(("backbone", "overrides"), [

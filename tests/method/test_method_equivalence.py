@@ -15,7 +15,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from method_toys import synthetic_batch
+from method_toys import assert_float32_close, synthetic_batch
 
 from morse.method import HeadConfig, Segmenter, resolve_head_config
 from morse.method.experts import (
@@ -27,14 +27,6 @@ from morse.method.experts import (
     resize,
     separable_resize,
 )
-
-ATOL, RTOL = 1e-5, 1e-4
-
-
-def _close(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    """float32 agreement up to summation order: atol 1e-5 on the tensor's own scale."""
-    scale = max(1.0, float(expected.detach().abs().max()))
-    torch.testing.assert_close(actual, expected, atol=ATOL * scale, rtol=RTOL)
 
 
 def _levels(spatial_dims: int, requires_grad: bool = False) -> list[torch.Tensor]:
@@ -75,12 +67,12 @@ def test_conv_of_resized_equals_conv_of_concatenated_resized_maps(spatial_dims, 
         direct = {_direct_is_cheaper(tuple(x.shape[1:]), tuple(size), tuple(weight.shape[:1]) + (3,) * spatial_dims)
                   for x in levels}
         assert direct == {True, False}
-    _close(actual, expected)
+    assert_float32_close(actual, expected)
     probe = torch.randn(expected.shape, generator=g)
     grads_a = torch.autograd.grad((actual * probe).sum(), [weight, *levels])
     grads_e = torch.autograd.grad((expected * probe).sum(), [weight, *levels])
     for a, e in zip(grads_a, grads_e, strict=True):
-        _close(a, e)
+        assert_float32_close(a, e)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -95,11 +87,11 @@ def test_separable_resize_equals_interpolate_forward_and_backward(spatial_dims, 
         expected = resize(level, size, spatial_dims)
         actual = separable_resize(level, size, spatial_dims)
         assert actual.shape == expected.shape == (*level.shape[:2], *size)
-        _close(actual, expected)
+        assert_float32_close(actual, expected)
         probe = torch.randn(expected.shape, generator=g)
         (grad_a,) = torch.autograd.grad((actual * probe).sum(), level)
         (grad_e,) = torch.autograd.grad((expected * probe).sum(), level)
-        _close(grad_a, grad_e)
+        assert_float32_close(grad_a, grad_e)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -113,13 +105,13 @@ def test_conv1x1_equals_the_convolution_forward_and_backward(spatial_dims, bias)
     expected = conv(x, weight, b)
     actual = conv1x1(x, weight, b)
     assert actual.shape == expected.shape == (3, 5, *([7] * spatial_dims))
-    _close(actual, expected)
+    assert_float32_close(actual, expected)
     inputs = [x, weight] + ([b] if bias else [])
     probe = torch.randn(expected.shape, generator=g)
     grads_a = torch.autograd.grad((actual * probe).sum(), inputs)
     grads_e = torch.autograd.grad((expected * probe).sum(), inputs)
     for a, e in zip(grads_a, grads_e, strict=True):
-        _close(a, e)
+        assert_float32_close(a, e)
 
 
 def test_conv_of_resized_takes_the_path_with_fewer_multiply_adds():
@@ -146,14 +138,14 @@ def _compare_modules(fast: torch.nn.Module, ref: torch.nn.Module, spatial_dims: 
     out_fast = fast(levels)
     torch.manual_seed(7)
     out_ref = ref(levels)
-    _close(out_fast, out_ref)
+    assert_float32_close(out_fast, out_ref)
     probe = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(8))
     params_f = [p for _, p in sorted(fast.named_parameters())]
     params_r = [p for _, p in sorted(ref.named_parameters())]
     grads_f = torch.autograd.grad((out_fast * probe).sum(), params_f + levels)
     grads_r = torch.autograd.grad((out_ref * probe).sum(), params_r + levels)
     for a, e in zip(grads_f, grads_r, strict=True):
-        _close(a, e)
+        assert_float32_close(a, e)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -221,19 +213,19 @@ def test_segmenter_fast_and_reference_paths_agree(
     coarse_f, aux_f = fast(image, target)
     torch.manual_seed(11)
     coarse_r, aux_r = ref(image, target)
-    _close(coarse_f, coarse_r)
-    _close(aux_f["point_ce"], aux_r["point_ce"])
+    assert_float32_close(coarse_f, coarse_r)
+    assert_float32_close(aux_f["point_ce"], aux_r["point_ce"])
     grads_f = torch.autograd.grad(aux_f["point_ce"], list(fast.parameters()), allow_unused=True)
     grads_r = torch.autograd.grad(aux_r["point_ce"], list(ref.parameters()), allow_unused=True)
     for a, e in zip(grads_f, grads_r, strict=True):
         assert (a is None) == (e is None)
         if a is not None:
-            _close(a, e)
+            assert_float32_close(a, e)
     fast.eval()
     ref.eval()
     out_f, out_r = fast.predict(image), ref.predict(image)
-    _close(out_f["coarse"], out_r["coarse"])
-    _close(out_f["refined"], out_r["refined"])
+    assert_float32_close(out_f["coarse"], out_r["coarse"])
+    assert_float32_close(out_f["refined"], out_r["refined"])
 
 
 # ----- the gate_resolution knob ---------------------------------------------------------------
@@ -283,7 +275,7 @@ def test_coarse_gate_weights_sum_to_one_per_pixel_in_eval():
     assert weights.shape == (2, 4, 16, 16)  # full resolution, gate ran at 8 x 8
     assert fusion.last_keep_mask is None
     assert (weights >= 0).all()
-    _close(weights.sum(dim=1), torch.ones(2, 16, 16))
+    assert_float32_close(weights.sum(dim=1), torch.ones(2, 16, 16))
     with pytest.raises(ValueError, match="per-level"):
         fusion.gate_weights(fusion.experts.upsample(lv))
 

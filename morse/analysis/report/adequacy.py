@@ -14,10 +14,11 @@ import pandas as pd
 from markupsafe import Markup
 
 from morse.analysis.convergence import plateau_table
-from morse.analysis.inputs import Run
-from morse.analysis.refinement import ALL_STEPS, UNDER_TRAINED, refinement_table
+from morse.analysis.inputs.runs import Run
+from morse.analysis.refinement import UNDER_TRAINED, refinement_table
 from morse.analysis.report.format import fmt, fmt_ci, is_missing
 from morse.analysis.vocabulary import variant_rank
+from morse.evaluation.refinement import ALL_STEPS
 
 __all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "adequacy_rows", "adequacy_table", "converged_heads",
            "plateau_display", "under_trained", "under_trained_sentences"]  # fmt: skip

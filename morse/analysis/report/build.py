@@ -1,6 +1,7 @@
 """``build_report``: read the inputs, compute each summary once, format, draw, render, write.
 
-Data flows one way: :mod:`~morse.analysis.inputs` -> :mod:`~morse.analysis.summaries` ->
+Data flows one way: :mod:`~morse.analysis.inputs` (everything read from disk, once, by
+:func:`~morse.analysis.inputs.report.read_report_inputs`) -> :mod:`~morse.analysis.summaries` ->
 :mod:`~morse.analysis.plots` and the report's tables and wording -> ``templates/report.html.j2``
 -> ONE HTML file (figures embedded as base64 PNG, no external CSS or JavaScript, every text
 escaped: tables by pandas, everything else by jinja2 autoescape), written atomically.
@@ -16,16 +17,9 @@ from typing import Any
 
 import jinja2
 
-from morse.analysis.inputs import (
-    DEFAULT_REFERENCE_RESULTS,
-    Run,
-    check_runs_match,
-    read_references,
-    read_runs,
-    read_tables,
-    sha256,
-)  # fmt: skip
-from morse.analysis.refinement import read_refinement
+from morse.analysis.inputs.report import read_report_inputs
+from morse.analysis.inputs.runs import Run
+from morse.analysis.inputs.tables import sha256
 from morse.analysis.report import adequacy, figures, provenance, tables, wording
 from morse.analysis.report.format import html_table
 from morse.analysis.summaries.ablation import ablation_points, ablation_summary
@@ -79,16 +73,11 @@ def build_report(
     shown under provenance and used to spot phantom datasets.
     """
     results_dir, out_html, figures_dir = Path(results_dir), Path(out_html), Path(figures_dir)
-    data = read_tables(results_dir)
-    variant_runs, first_stage = read_runs(runs), read_runs(pretrain_runs)
-    check_runs_match(data.metrics, variant_runs)
-    references = read_references(reference_results)
-    ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
+    read = read_report_inputs(results_dir, runs, pretrain_runs, reference_results)
+    data, variant_runs, first_stage = read.tables, read.runs, read.pretrain
     ablated = set(ablation_points(variant_runs))
-    refinement_path = results_dir / "refinement.csv"
-    has_refinement = refinement_path.exists()
-    head_rows = adequacy.adequacy_rows(read_refinement([refinement_path]) if has_refinement else None,
-                                       data.metrics, adequacy.converged_heads(variant_runs))  # fmt: skip
+    head_rows = adequacy.adequacy_rows(read.refinement, data.metrics,
+                                       adequacy.converged_heads(variant_runs))  # fmt: skip
     untrained = adequacy.under_trained(head_rows)
     machines = provenance.machines(variant_runs)
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -97,8 +86,6 @@ def build_report(
     cost = cost_accuracy_summary(data.metrics, variant_runs)
     devices = provenance.distinct(variant_runs, "device")
     ran = _what_ran(data.metrics, variant_runs, first_stage)
-    inputs = [*data.paths[:4], *([ref_path] if ref_path.exists() else []), *data.paths[4:],
-              *([refinement_path] if has_refinement else [])]
     context = {
         "experiment": experiment,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -115,11 +102,11 @@ def build_report(
         "verdict_sentences": wording.verdict_sentences(data.comparisons, untrained),
         "verdict_html": html_table(tables.verdict_table(data.comparisons, untrained)),
         "gain_sections": wording.gain_sections(data.comparisons, ablated, untrained),
-        "refinement_computed": has_refinement,
+        "refinement_computed": read.refinement is not None,
         "adequacy_sentences": adequacy.under_trained_sentences(head_rows),
         "adequacy_html": html_table(adequacy.adequacy_table(head_rows)),
         "plateau_html": html_table(adequacy.plateau_display(variant_runs)),
-        "training_figure": figures.training_entry(variant_runs, figures_dir),
+        "training_figure": figures.training_entry(variant_runs, read.training_logs, figures_dir),
         "machines": {**machines, "html": html_table(machines["html"])},
         "ablation_figure": figures.ablation_entry(ablation, figures_dir),
         "ablation_html": html_table(tables.ablation_table(ablation)),
@@ -127,8 +114,8 @@ def build_report(
         "boundary_figure": None if data.boundary is None else figures.boundary_entry(
             data.boundary, ablated, figures_dir),  # fmt: skip
         "summary_tables": tables.summary_tables(data.summary, data.metrics),
-        "figures": figures.main_figures(data.metrics, variant_runs, figures_dir),
-        "published_html": html_table(tables.published_table(data.summary, references)),
+        "figures": figures.main_figures(data.metrics, read.qualitative, figures_dir),
+        "published_html": html_table(tables.published_table(data.summary, read.references)),
         "empty_html": html_table(tables.empty_table(data.empty_counts)),
         "runtime_html": html_table(provenance.runtime_table(variant_runs, first_stage)),
         "cost_figure": figures.cost_entry(cost, devices, figures_dir),
@@ -136,7 +123,7 @@ def build_report(
         "versions_html": html_table(provenance.versions_table(variant_runs)),
         "config_text": "" if config is None else json.dumps(config, indent=2, sort_keys=True, default=str),
         "inputs": [{"name": p.name if p.parent == results_dir else str(p), "sha256": sha256(p)}
-                   for p in inputs],  # fmt: skip
+                   for p in read.paths],  # fmt: skip
         "not_available": tables.NOT_AVAILABLE,
         "under_trained_sentence": adequacy.UNDER_TRAINED_SENTENCE,
     }

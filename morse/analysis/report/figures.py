@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from morse.analysis.inputs import Run, read_qualitative, read_training_logs
+from morse.analysis.inputs.runs import QualitativeSamples, Run
 from morse.analysis.plots.ablation import plot_ablations
 from morse.analysis.plots.boundary import plot_boundary_errors
 from morse.analysis.plots.cost import plot_cost_accuracy
@@ -42,10 +42,11 @@ def _metrics_text() -> str:
     return " and ".join(metric_label(m) for m in HEADLINE)
 
 
-def main_figures(metrics: pd.DataFrame, runs: Sequence[Run], figures_dir: Path) -> list[Entry]:
+def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir: Path) -> list[Entry]:
     """Per-class scores, paired cases (baseline -> morse, or the first other variant), one
-    qualitative figure per dataset x backbone (lowest seed of each variant); the training curves
-    are :func:`training_entry`."""
+    qualitative figure per dataset x backbone of ``samples`` (lowest seed of each variant, see
+    :func:`~morse.analysis.inputs.runs.read_qualitative_samples`); the training curves are
+    :func:`training_entry`."""
     figures_dir.mkdir(parents=True, exist_ok=True)
     out = [_entry(
         "Per-class scores",
@@ -65,25 +66,22 @@ def main_figures(metrics: pd.DataFrame, runs: Sequence[Run], figures_dir: Path) 
             plot_paired_cases(case_means(metrics, HEADLINE), figures_dir / f"paired_cases_{target}",
                               variant=target, reference="baseline"),
         ))  # fmt: skip
-    first_seed: dict[tuple[str, str], dict[str, Run]] = {}
-    for run in sorted(runs, key=lambda r: r.seed):
-        first_seed.setdefault((run.dataset, run.backbone), {}).setdefault(run.variant, run)
-    for (dataset, backbone), chosen in sorted(first_seed.items()):
-        samples = {variant: read_qualitative(run) for variant, run in chosen.items()}
+    for (dataset, backbone), chosen in samples.items():
         names = label_names(metrics[metrics["dataset"] == dataset])
         out.append(_entry(
             f"Qualitative: {dataset} / {backbone}",
             "Ground truth solid, prediction dashed (top: coarse, bottom: refined), inference "
             "points in yellow; inset: the window where baseline and morse disagree most "
             "(lowest seed of each variant).",
-            plot_qualitative(samples, figures_dir / f"qualitative_{slug(dataset)}_{slug(backbone)}", names),
+            plot_qualitative(chosen, figures_dir / f"qualitative_{slug(dataset)}_{slug(backbone)}", names),
         ))  # fmt: skip
     return out
 
 
-def training_entry(runs: Sequence[Run], figures_dir: Path) -> Entry | None:
-    """Training curves (section "Is the head trained?"): loss, the head's point loss and point
-    accuracy beside the coarse logits' at the same sampled points."""
+def training_entry(runs: Sequence[Run], logs: pd.DataFrame, figures_dir: Path) -> Entry | None:
+    """Training curves (section "Is the head trained?") from the runs' training ``logs``
+    (:func:`~morse.analysis.inputs.runs.read_training_logs`): loss, the head's point loss and
+    point accuracy beside the coarse logits' at the same sampled points."""
     if not runs:
         return None
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +92,7 @@ def training_entry(runs: Sequence[Run], figures_dir: Path) -> Entry | None:
         "loss and accuracy at the same sampled points (dashed) vs iteration, mean over seeds ± 1 "
         "SD. A head that learns something the backbone does not know ends below the dashed loss "
         "(above the dashed accuracy).",
-        plot_training_curves(training_curves(read_training_logs(runs), headless), figures_dir / "training_curves"),
+        plot_training_curves(training_curves(logs, headless), figures_dir / "training_curves"),
     )  # fmt: skip
 
 

@@ -7,12 +7,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 from morse.analysis.report.format import fmt, is_missing
 from morse.analysis.vocabulary import PRETRAIN
-from morse.engine.provenance import MACHINE_KEYS, machine_groups
-
-# morse.engine.provenance is torch-free at import (only machine_info, not used here, loads torch)
+from morse.common import MACHINE_KEYS, machine_groups
 
 __all__ = ["config_table", "distinct", "head_table", "label_names", "machines", "preparation_lines",
            "runtime_table", "versions_table"]  # fmt: skip

@@ -14,7 +14,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from morse.analysis import stats
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 from morse.analysis.report.adequacy import UNDER_TRAINED_SENTENCE
 from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing
 from morse.analysis.vocabulary import (

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from morse.analysis.inputs import Ablation, Run
-from morse.analysis.stats import bootstrap_ci
+from morse.analysis.bootstrap import bootstrap_ci
+from morse.analysis.inputs.runs import Ablation, Run
 from morse.analysis.summaries.cases import case_means
 from morse.analysis.vocabulary import HEADLINE, output_rank
 

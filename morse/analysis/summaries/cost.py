@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from morse.analysis.inputs import Run
+from morse.analysis.inputs.runs import Run
 from morse.analysis.summaries.ablation import value_label
 from morse.analysis.summaries.cases import case_means
 from morse.analysis.vocabulary import HEADLINE, PRIMARY, output_rank, variant_rank

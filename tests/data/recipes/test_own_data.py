@@ -20,12 +20,12 @@ from own_layouts import (
 )
 from real_layouts import FileServer, serve
 
-from morse.analysis.metrics import case_metrics
 from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.data.prepared.intensity import normalize_intensity
 from morse.data.recipes.registry import fetch_dataset, prepare_dataset
 from morse.data.sources.decathlon_tasks import decathlon_tasks
 from morse.data.sources.download import ChecksumError
+from morse.evaluation.metrics import case_metrics
 
 
 def run(tmp_path: Path, name: str, entry: dict) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from morse.analysis.boundary import boundary_error_profile, label_boundary
+from morse.evaluation.boundary import boundary_error_profile, label_boundary
 
 
 def test_boundary_of_a_square_is_its_rim_on_both_sides() -> None:

@@ -24,7 +24,7 @@ Every foreground class and region gets, side by side:
     other;
   - ``boundary_iou``: Boundary IoU (Cheng et al., CVPR 2021), the IoU of the two masks restricted
     to the bands of width ``boundary_iou_width`` voxels inside each mask's contour (see
-    :mod:`morse.analysis.boundary`).
+    :mod:`morse.evaluation.boundary`).
 
 Every empty case is flagged in ``empty_reference`` / ``empty_prediction`` so reports can count
 them.
@@ -48,7 +48,7 @@ import numpy as np
 from medpy.metric import binary as medpy_binary
 from scipy import ndimage
 
-from morse.analysis.boundary import boundary_iou
+from morse.evaluation.boundary import boundary_iou
 
 METRIC_COLUMNS = [
     "dice",
@@ -154,9 +154,9 @@ def _monai_surface(
     ``tolerance`` (mm) of two non-empty, cropped masks.
 
     The edges are MONAI's ``get_mask_edges`` without sub-voxels (``mask ^ binary_erosion(mask)``,
-    SciPy's default cross) computed here on the already cropped masks, which skips MONAI's own
-    foreground crop (most of its run time); the distances are MONAI's ``get_surface_distance``,
-    and the two values follow ``compute_hausdorff_distance`` / ``compute_surface_dice``.
+    SciPy's default cross) computed here on the already cropped masks, so MONAI's own foreground
+    crop is skipped; the distances are MONAI's ``get_surface_distance``, and the two values
+    follow ``compute_hausdorff_distance`` / ``compute_surface_dice``.
     """
     from monai.metrics.utils import get_surface_distance
 

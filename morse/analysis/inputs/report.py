@@ -1,0 +1,66 @@
+"""Everything the report reads, read in one call: the aggregated tables, the runs the config
+names, the published numbers, the refinement counts, the training logs and qualitative slices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from morse.analysis.inputs.runs import (
+    QualitativeSamples,
+    Run,
+    read_qualitative_samples,
+    read_runs,
+    read_training_logs,
+)
+from morse.analysis.inputs.tables import (
+    DEFAULT_REFERENCE_RESULTS,
+    Tables,
+    check_runs_match,
+    read_references,
+    read_refinement,
+    read_tables,
+)
+
+__all__ = ["ReportInputs", "read_report_inputs"]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The report's inputs. ``refinement``: None when the experiment has no ``refinement.csv``;
+    ``paths``: the files the report lists with their SHA-256 (tables, published numbers)."""
+
+    tables: Tables
+    runs: list[Run]
+    pretrain: list[Run]
+    references: pd.DataFrame
+    refinement: pd.DataFrame | None
+    training_logs: pd.DataFrame
+    qualitative: QualitativeSamples
+    paths: list[Path]
+
+
+def read_report_inputs(
+    results_dir: Path,
+    runs: Sequence[Path],
+    pretrain_runs: Sequence[Path] = (),
+    reference_results: Path | None = None,
+) -> ReportInputs:
+    """Read the report's inputs (see :func:`morse.analysis.report.build_report` for the
+    arguments); a stale metrics.csv or a named run with a missing file is an error naming it."""
+    results_dir = Path(results_dir)
+    tables = read_tables(results_dir)
+    variant_runs, first_stage = read_runs(runs), read_runs(pretrain_runs)
+    check_runs_match(tables.metrics, variant_runs)
+    references = read_references(reference_results)
+    ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
+    refinement_path = results_dir / "refinement.csv"
+    refinement = read_refinement([refinement_path]) if refinement_path.exists() else None
+    paths = [*tables.paths[:4], *([ref_path] if ref_path.exists() else []), *tables.paths[4:],
+             *([refinement_path] if refinement is not None else [])]  # fmt: skip
+    return ReportInputs(tables=tables, runs=variant_runs, pretrain=first_stage, references=references,
+                        refinement=refinement, training_logs=read_training_logs(variant_runs),
+                        qualitative=read_qualitative_samples(variant_runs), paths=paths)  # fmt: skip
