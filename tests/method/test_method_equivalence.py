@@ -18,15 +18,9 @@ import torch.nn.functional as F
 from method_toys import assert_float32_close, synthetic_batch
 
 from morse.method import HeadConfig, Segmenter, resolve_head_config
-from morse.method.experts import (
-    ConcatFusion,
-    DenseExpertFusion,
-    _direct_is_cheaper,
-    conv1x1,
-    conv_of_resized,
-    resize,
-    separable_resize,
-)
+from morse.method.experts import ConcatFusion, DenseExpertFusion
+from morse.method.gate_conv import _direct_is_cheaper, conv_of_resized
+from morse.method.layers import conv1x1, resize, separable_resize
 
 
 def _levels(spatial_dims: int, requires_grad: bool = False) -> list[torch.Tensor]:
