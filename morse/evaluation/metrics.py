@@ -63,7 +63,7 @@ METRIC_COLUMNS = [
 # the settings each row was computed with (not metrics: never averaged or compared)
 SETTING_COLUMNS = ["nsd_tolerance_mm", "boundary_iou_width"]
 # default NSD tolerance per dataset kind (mm); kinds not listed: one voxel width, the case's
-# smallest voxel side (README, "Metrics"). Synapse: FLARE21's official evaluation, NSD at 1 mm.
+# smallest voxel side (docs/metrics.md). Synapse: FLARE21's official evaluation, NSD at 1 mm.
 NSD_TOLERANCE_MM: dict[str, float] = {"synapse": 1.0}
 # default Boundary-IoU band width: this fraction of the image diagonal, in voxels (Cheng et al.)
 BOUNDARY_IOU_FRACTION = 0.02
