@@ -199,4 +199,8 @@ def test_a_missing_local_folder_stops_before_the_prepared_data_is_touched(tmp_pa
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in prepared.rglob("*") if p.is_file()} == before
 
     (tmp_path / "drive" / "unmounted").rename(folder)  # back: nothing to re-prepare
-    assert planned_jobs(workdir, config.read_text(), str(prepared.relative_to(workdir))) == {}
+    target = str(prepared.relative_to(workdir))
+    assert planned_jobs(workdir, config.read_text(), target) == {}
+    mask = folder / "masks" / "eye03_mask.png"  # a file edited there: fetched (a marker) and prepared again
+    mask.write_bytes(mask.read_bytes() + b"\0")
+    assert planned_jobs(workdir, config.read_text(), target) == {"fetch": 1, "prepare": 1}
