@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## run the default experiment (phantom data, CPU): results/ and reports/
 	$(BIN)/morse-bench check --config $(CONFIG)  # a YAML error names file:line:column here
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --workflow-profile workflow/profiles/default
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)  # profiles/default applies by itself
 
 dry-run: $(STAMP)  ## show the plan of jobs without running them
 	$(BIN)/morse-bench check --config $(CONFIG) --skip-device-check

@@ -12,15 +12,19 @@ from snakemake.utils import min_version, validate
 from morse.config import (
     ConfigError,
     check_device,
+    evaluation_settings,
+    local_source_problem,
+    prepare_entry,
     pretrain_config,
     read_yaml,
+    resolved_device,
     run_config,
     run_matrix,
     run_settings,
+    source_entry,
     validate_config,
 )
 from morse.data.sources.fingerprint import local_dataset_fingerprint
-from morse.device import cuda_available
 from morse.failures import clean_data_temporaries, failure_summary
 
 min_version("9.0")
@@ -55,6 +59,10 @@ try:
 except ConfigError as error:
     _config_error(error)
 validate(config, "workflow/schemas/config.schema.yaml")
+# A source: local folder that is missing now (an unmounted drive) stops here, before any job
+# could replace what was prepared from it.
+if local_source_problem(config):
+    _config_error(local_source_problem(config))
 
 EXPERIMENT = config["experiment"]
 DATASETS = list(config["datasets"])
@@ -67,11 +75,19 @@ REPORTS = f"reports/{EXPERIMENT}"
 # wildcards are doubled in these f-strings).
 RUN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/{{variant}}/seed{{seed}}"
 PRETRAIN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/pretrain/seed{{seed}}"
+# The files of a finished run (train's and evaluate's outputs).
+RUN_FILES = (
+    "model.pt train_log.csv run.json metrics.csv boundary.csv refinement.csv qualitative.npz"
+)
 
 # The DAG builds torch-free: the installation tells whether jobs get a GPU (they ask torch).
-USE_GPU = config["device"] == "cuda" or (
-    config["device"] == "auto" and cuda_available(import_torch=False)
-)
+USE_GPU = resolved_device(config["device"]) == "cuda"
+
+
+# GPU jobs declare gpu=1; the default profile (profiles/default) caps gpu here. On a cluster each
+# job gets its own GPU, so the scheduler there does not count them against that cap.
+resource_scopes:
+    gpu="local",
 
 
 wildcard_constraints:
@@ -130,3 +146,6 @@ rule all:
     input:
         f"{REPORTS}/index.html",
         f"{RESULTS}/comparisons.csv",
+        # every configured run's files, so that one deleted by hand is made again (and the tables
+        # after it), not left out while the report keeps its rows
+        [f"{d}/{name}" for d in run_dirs() for name in RUN_FILES.split()],

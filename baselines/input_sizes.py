@@ -1,4 +1,4 @@
-"""Input-size rules of the built-in backbones, importable without torch (checked by
+"""Input-size and option rules of the built-in backbones, importable without torch (checked by
 ``morse-bench check`` and the Snakefile before any job)."""
 
 from __future__ import annotations
@@ -54,4 +54,30 @@ BUILTIN_INPUT_SIZE_CHECKS: dict[str, InputSizeCheck] = {
     "vnet": vnet_input_size_problem,
     "unetr": unetr_input_size_problem,
     "swinunetr": swinunetr_input_size_problem,
+}
+
+
+def unet_options_problem(options: dict) -> str | None:
+    """Why the UNet cannot take its ``features`` option (MONAI's BasicUNet needs six widths)."""
+    features = options.get("features")
+    if features is None:
+        return None
+    if (not isinstance(features, (list, tuple)) or len(features) != 6
+            or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in features)):
+        return (f"features must be six positive integers (the five encoder widths, then the last "
+                f"decoder width; default [16, 32, 64, 128, 256, 16]), got {features!r}")
+    return None
+
+
+#: Built-in backbone name -> the rule of its options that the network would only fail on when built.
+BUILTIN_OPTION_CHECKS: dict[str, Callable[[dict], str | None]] = {"unet": unet_options_problem}
+
+#: Built-in backbone name -> how many feature maps it hands the point head (the experts K of
+#: MORSE when ``num_experts`` is not set), from its options; ``len(feature_channels)`` of the network.
+BUILTIN_FEATURE_LEVELS: dict[str, Callable[[dict], int]] = {
+    "unet": lambda options: 5,
+    "transunet": lambda options: 5,
+    "vnet": lambda options: 4,
+    "swinunetr": lambda options: 5,
+    "unetr": lambda options: 4 if options.get("include_decoder5") else 3,
 }

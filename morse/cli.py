@@ -30,6 +30,28 @@ def _json_arg(text: str) -> dict[str, Any]:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of threads; give 1 or more")
+    return value
+
+
+def _distinct_files(paths: list[str], what: str) -> list[Path]:
+    """``paths`` as Paths; a file named twice (in any spelling) is refused: its rows would count twice."""
+    seen: dict[Path, str] = {}
+    for path in paths:
+        key = Path(path).resolve()
+        if key in seen:
+            raise ValueError(f"{what} file {path} is given twice (also as {seen[key]}); its rows would "
+                             "count twice: give each run's file once")
+        seen[key] = path
+    return [Path(p) for p in paths]
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming what is missing and where help is."""
 
@@ -90,9 +112,10 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--config needs --dataset, --backbone, --variant and --seed; missing {', '.join(missing)}")
     config = load_config(args.config)
     for flag, names in (("dataset", config["datasets"]), ("backbone", config["backbones"]),
-                        ("variant", [*config["variants"], PRETRAIN])):
+                        ("variant", [*config["variants"], PRETRAIN]), ("seed", config["seeds"])):
         if getattr(args, flag) not in names:
-            raise ValueError(f"--{flag} {getattr(args, flag)!r} is not in {args.config} ({', '.join(names)})")
+            raise ValueError(f"--{flag} {getattr(args, flag)!r} is not in {args.config} "
+                             f"({', '.join(map(str, names))}); add it to the config or pick one of these")
     if args.variant == PRETRAIN:
         return pretrain_config(config, args.dataset, args.backbone, args.seed)
     return run_config(config, args.dataset, args.backbone, args.variant, args.seed)
@@ -123,7 +146,9 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from morse.analysis.inputs.tables import aggregate_metrics, read_boundaries, read_refinement
     from morse.common import atomic_path
 
-    metrics = aggregate_metrics([Path(p) for p in args.metrics])
+    metrics = aggregate_metrics(_distinct_files(args.metrics, "metrics"))
+    _distinct_files(args.boundary, "boundary")
+    _distinct_files(args.refinement, "refinement")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = [("metrics.csv", metrics), ("summary.csv", summarise(metrics)),
@@ -144,6 +169,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from morse.common import atomic_path
 
     metrics = read_comparison_metrics(Path(args.metrics))
+    variants = sorted(set(metrics["variant"].astype(str))) if "variant" in metrics else []
+    if args.reference not in variants:
+        raise ValueError(f"--reference {args.reference!r} is not a variant of {args.metrics} "
+                         f"({', '.join(variants)}); give one of these")
     comparisons = paired_comparisons(metrics, reference_variant=args.reference,
                                      n_resamples=args.resamples, seed=args.seed)
     with atomic_path(Path(args.out)) as tmp:
@@ -202,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_json_arg,
                    help="dataset -> settings that do not change the weights (logging, checkpoint "
                         "interval, workers), laid over --run-config; what Snakemake passes")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=_positive_int, default=1)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -210,11 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--settings", type=_json_arg,
-                   help="evaluation settings as JSON (e.g. {\"slice_batch\": 16}); default: run.json's")
+                   help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"nsd_tolerance_mm\": 2}), "
+                        "replacing those recorded in run.json; what Snakemake passes: the dataset's current ones")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="the cases to score: test (default) or val, for choosing settings without "
                         "looking at the test split; outputs overwrite the run folder's")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=_positive_int, default=1)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

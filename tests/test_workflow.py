@@ -25,10 +25,11 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def clone(folder: Path) -> Path:
-    """A copy of the workflow (Snakefile, rules, schemas, configs) in ``folder``, as a git clone has it."""
+    """A copy of the workflow (Snakefile, rules, schemas, configs, default profile) in ``folder``,
+    as a git clone has it."""
     folder.mkdir(parents=True)
     shutil.copy(ROOT / "Snakefile", folder)
-    for part in ("workflow", "config"):
+    for part in ("workflow", "config", "profiles"):
         shutil.copytree(ROOT / part, folder / part)
     return folder
 

@@ -7,7 +7,8 @@
 - :mod:`~morse.config.variants`: each variant's head configuration, the ablation variants;
 - :mod:`~morse.config.datasets`: per-dataset training settings, dimensionality, backbones;
 - :mod:`~morse.config.runs`: the run matrix and each run's resolved config (run.json's);
-- :mod:`~morse.config.identity`: a run's identity, its hash, the settings that do not retrain.
+- :mod:`~morse.config.identity`: a run's identity, its hash, the settings that do not retrain;
+- :mod:`~morse.config.stages`: what each workflow step reads of the config (the rules' params).
 
 The names below are re-exported, so ``from morse.config import X`` works for each of them.
 """
@@ -29,12 +30,19 @@ from morse.config.identity import (
     RUNTIME_TRAIN_KEYS,
     config_hash,
     merge_settings,
+    resolved_device,
     run_identity,
     run_settings,
 )
 from morse.config.loading import load_config, read_yaml, validate_config
 from morse.config.runs import pretrain_config, run_config, run_matrix
 from morse.config.schema import REPO_ROOT, SCHEMA_PATH, ConfigError, load_schema
+from morse.config.stages import (
+    evaluation_settings,
+    local_source_problem,
+    prepare_entry,
+    source_entry,
+)
 from morse.config.variants import (
     PRETRAIN,
     ablation_identities,
@@ -66,15 +74,20 @@ __all__ = [
     "dataset_backbone_pairs",
     "dataset_spatial_dims",
     "dataset_train",
+    "evaluation_settings",
     "load_config",
     "load_schema",
+    "local_source_problem",
     "merge_settings",
+    "prepare_entry",
     "pretrain_config",
     "read_yaml",
+    "resolved_device",
     "run_config",
     "run_identity",
     "run_matrix",
     "run_settings",
+    "source_entry",
     "validate_config",
     "variant_head",
 ]

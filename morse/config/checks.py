@@ -1,25 +1,35 @@
-"""What the schema cannot check: names, backbones against datasets, input sizes, evaluation
-widths, the per-dataset training settings and the device."""
+"""What the schema cannot check: names, backbones against datasets, input sizes, backbone
+options and expert counts, class tables, finite numbers, evaluation widths and tolerances, the
+per-dataset training settings and the device."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 from baselines import backbone_spatial_dims, get_backbone_spec
-from baselines.input_sizes import BUILTIN_INPUT_SIZE_CHECKS
+from baselines.input_sizes import (
+    BUILTIN_FEATURE_LEVELS,
+    BUILTIN_INPUT_SIZE_CHECKS,
+    BUILTIN_OPTION_CHECKS,
+)
 from baselines.registry import BUILTIN_SPATIAL_DIMS
 from morse import device
 from morse.config.datasets import dataset_backbone_pairs, dataset_spatial_dims, dataset_train
+from morse.config.runs import run_matrix
 from morse.config.schema import ConfigError, StrictValidator, describe, load_schema
 from morse.config.variants import PRETRAIN, variant_head
 from morse.data.recipes import phantom2d, phantom3d
 
 REFERENCE_VARIANT = "baseline"  # what `compare` and the report measure every variant against
 
-# Dataset kinds whose config defines the image size (for the Boundary-IoU width check).
+# Dataset kinds whose config defines the image size (for the Boundary-IoU width and the NSD
+# tolerance checks).
 _IMAGE_SHAPES = {"phantom2d": phantom2d.image_shape, "phantom3d": phantom3d.image_shape}
+_FIELDS_OF_VIEW = {"phantom2d": phantom2d.smallest_field_of_view_mm,
+                   "phantom3d": phantom3d.smallest_field_of_view_mm}
 
 
 def check_safe_names(config: dict[str, Any]) -> None:
@@ -117,20 +127,73 @@ def check_input_sizes(config: dict[str, Any]) -> None:
 
 
 def check_evaluation(config: dict[str, Any]) -> None:
-    """Fail early on a Boundary-IoU width larger than the image, where the config defines the
-    image size (phantoms; other datasets are checked per case at evaluation). Non-positive
-    values are rejected by the schema."""
+    """Fail early on a Boundary-IoU width or an NSD tolerance larger than the image, where the
+    config defines the image size (phantoms; other datasets are checked per case at evaluation).
+    Non-positive values are rejected by the schema."""
     for dataset, entry in config["datasets"].items():
-        width = (entry.get("evaluate") or {}).get("boundary_iou_width")
-        if width is None or entry["kind"] not in _IMAGE_SHAPES:
+        evaluate = entry.get("evaluate") or {}
+        if entry["kind"] not in _IMAGE_SHAPES:
             continue
-        shape = _IMAGE_SHAPES[entry["kind"]](entry)
-        if width > min(shape):
+        width, shape = evaluate.get("boundary_iou_width"), _IMAGE_SHAPES[entry["kind"]](entry)
+        if width is not None and width > min(shape):
             raise ConfigError(
                 f"config key 'datasets.{dataset}.evaluate.boundary_iou_width': {width} voxels is "
                 f"larger than the image ({'x'.join(map(str, shape))}); use a narrower band "
                 "(default: 2 % of the image diagonal)"
             )
+        tolerance, fov = evaluate.get("nsd_tolerance_mm"), _FIELDS_OF_VIEW[entry["kind"]](entry)
+        if tolerance is not None and tolerance > fov:
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.evaluate.nsd_tolerance_mm': {tolerance} mm is larger "
+                f"than the images (the smallest case measures {fov:.1f} mm corner to corner); use a "
+                "few voxel widths (default: one, the case's smallest voxel side)"
+            )
+
+
+def check_backbones(config: dict[str, Any]) -> None:
+    """The built-in backbones' options, and every head's expert count against the feature maps
+    of each backbone it trains on (MORSE's K defaults to their number), before any job."""
+    for name, options in config["backbones"].items():
+        check = BUILTIN_OPTION_CHECKS.get(name)
+        problem = check(options or {}) if check else None
+        if problem:
+            raise ConfigError(f"config key 'backbones.{name}': {problem}")
+    for backbone, variant in sorted({(b, v) for _, b, v in run_matrix(config)}):
+        head = variant_head(config, variant)
+        if head.has_head and backbone in BUILTIN_FEATURE_LEVELS:
+            levels = BUILTIN_FEATURE_LEVELS[backbone](config["backbones"][backbone] or {})
+            try:
+                head.experts(levels)
+            except ValueError as error:
+                raise ConfigError(
+                    f"config key 'variants.{variant}' / 'method': on backbone {backbone!r} ({levels} "
+                    f"feature maps, so num_experts defaults to {levels}): {error}"
+                ) from error
+
+
+def check_classes(config: dict[str, Any]) -> None:
+    """A dataset's ``classes`` table names its background exactly ``background`` (class 0)."""
+    for dataset, entry in config["datasets"].items():
+        names = [str(name) for name in (entry.get("classes") or {}).values()]
+        if names and "background" not in names:
+            near = [name for name in names if name.strip().lower() == "background"]
+            spelled = f" ({near[0]!r} must be written 'background', in lower case)" if near else ""
+            raise ConfigError(
+                f"config key 'datasets.{dataset}.classes': {entry['classes']} names no value "
+                f"'background'{spelled}; name the mask value of unlabelled pixels background, "
+                "e.g. {0: background, 255: vessel}"
+            )
+
+
+def check_finite_numbers(value: Any, where: str = "") -> None:
+    """Refuse NaN and infinity anywhere in the config (YAML reads ``.nan`` and ``.inf``; the
+    schema's bounds do not catch NaN), naming the key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{where}': {value} is not a finite number; write a number "
+                          "such as 0.01")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        check_finite_numbers(item, f"{where}.{key}" if where else str(key))
 
 
 def check_dataset_train(config: dict[str, Any]) -> None:

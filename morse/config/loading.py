@@ -12,9 +12,17 @@ from typing import Any
 
 import yaml
 
-from morse.config.checks import check_dataset_train, check_evaluation, check_names, check_safe_names
+from morse.config.checks import (
+    check_backbones,
+    check_classes,
+    check_dataset_train,
+    check_evaluation,
+    check_finite_numbers,
+    check_names,
+    check_safe_names,
+)
 from morse.config.schema import ConfigError, DefaultingValidator, describe, load_schema
-from morse.config.variants import ablation_variants
+from morse.config.variants import ablation_variants, check_ablation_names
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -65,6 +73,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     cannot know (backbones, variants, head knobs). Returns a validated deep copy."""
     config = copy.deepcopy(config)
     check_safe_names(config)
+    check_finite_numbers(config)
     validator = DefaultingValidator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -75,11 +84,14 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         if len(lines) == 1:
             raise ConfigError("invalid configuration:" + lines[0][1:])
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    check_ablation_names(config)
     config["variants"] = {**config["variants"], **ablation_variants(config)}
     check_safe_names(config)  # the ablation variants' generated names too
     check_names(config)
+    check_classes(config)
     check_evaluation(config)
     check_dataset_train(config)
+    check_backbones(config)
     return config
 
 

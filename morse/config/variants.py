@@ -59,3 +59,17 @@ def ablation_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         overrides[point["knob"]] = point["value"]
         variants[name] = overrides
     return variants
+
+
+def check_ablation_names(config: dict[str, Any]) -> None:
+    """Refuse a variant of the config whose name is also an ablation point's, with another
+    definition: the ablation's would silently replace it (one name, one set of runs)."""
+    for name, definition in ablation_variants(config).items():
+        own = config["variants"].get(name)
+        if own is not None and own != definition:
+            point = ablation_identities(config)[name]
+            raise ConfigError(
+                f"config key 'variants.{name}': {own} is also the name of the ablation point "
+                f"ablations.knobs.{point['knob']}: {point['value']!r} of {point['base']!r} ({definition}); "
+                "rename the variant or remove that value from the ablation"
+            )

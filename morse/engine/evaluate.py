@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from morse.common import atomic_path
+from morse.common import atomic_path, remove_stale_temporaries
 from morse.data.prepared.format import load_case, load_fov, mask_outside_fov, read_dataset_info
 from morse.data.sources.fingerprint import dataset_mismatch
 from morse.engine.checkpoint import load_checkpoint
@@ -24,6 +24,7 @@ from morse.evaluation.metrics import case_metrics, metric_options
 from morse.evaluation.refinement import REFINEMENT_COLUMNS, refinement_counts
 
 RUN_COLUMNS = ["dataset", "backbone", "variant", "seed"]
+OUTPUTS = ("metrics.csv", "boundary.csv", "refinement.csv", "qualitative.npz")  # in the run folder
 
 
 def qualitative_slice(label: np.ndarray) -> int:
@@ -43,12 +44,24 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     ``run_dir/refinement.csv`` (what each subdivision step did at the pixels it overwrote, per
     case x step x class, see :mod:`morse.evaluation.refinement`; header only without a head) and
     ``run_dir/qualitative.npz`` (one test slice with ground truth, predictions and the points the
-    uncertainty sampler picks), each atomically. ``settings`` (e.g. ``slice_batch``) override
-    the run's ``evaluate`` settings; a prepared dataset other than the run's is refused.
+    uncertainty sampler picks), each atomically, after removing the temporaries of these
+    outputs that a killed evaluation left. ``settings`` (``slice_batch``, ``nsd_tolerance_mm``,
+    ``boundary_iou_width``: the workflow passes the dataset's current ones) replace the
+    ``evaluate`` settings recorded in run.json; a prepared dataset other than the run's is refused.
     """
     run_dir, data_root = Path(run_dir), Path(data_root)
+    for name in ("run.json", "model.pt"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(
+                f"{run_dir} is not a trained run folder ({name} is missing); give --run-dir "
+                "results/<experiment>/<dataset>/<backbone>/<variant>/seed<k> of a finished train step"
+            )
+    for name in OUTPUTS:
+        remove_stale_temporaries(run_dir / name)  # of an earlier, killed evaluation
     torch.set_num_threads(threads)
     run: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    if settings is not None:  # the config's current settings, not those recorded at training
+        run["evaluate"] = dict(settings)
     info = read_dataset_info(data_root)
     if split not in ("val", "test"):
         raise ValueError(f"evaluate on the 'val' or the 'test' split, not {split!r}")
@@ -64,7 +77,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
     model.load_state_dict(load_checkpoint(run_dir / "model.pt", run["config_hash"])["model"])
     model.eval()
     network_size = tuple(run["train"]["patch_size"])
-    slice_batch = {**run.get("evaluate", {}), **(settings or {})}.get("slice_batch", 16)
+    slice_batch = run.get("evaluate", {}).get("slice_batch", 16)
     amp = run["train"].get("amp", False)
 
     rows: list[dict[str, Any]] = []

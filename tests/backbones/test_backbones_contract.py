@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from baselines import available_backbones, build_backbone, get_backbone_spec
+from baselines.input_sizes import BUILTIN_FEATURE_LEVELS, BUILTIN_OPTION_CHECKS
 from morse.method import CoarseLoss, Segmenter, resolve_head_config
 
 # name -> (spatial dims, options of a tiny config, input shape (B, C, *spatial), feature strides)
@@ -55,6 +56,8 @@ def test_shapes_strides_and_gradient(name: str) -> None:
     logits, features = model(x)
     assert logits.shape == (shape[0], NUM_CLASSES, *shape[2:])
     assert len(features) == len(model.feature_channels) == len(strides)
+    # what the config check counts the experts against, without building the network
+    assert BUILTIN_FEATURE_LEVELS[name](TINY[name][1]) == len(model.feature_channels)
     for feature, channels, stride in zip(features, model.feature_channels, strides, strict=True):
         assert feature.shape == (shape[0], channels, *(s // stride for s in shape[2:]))
     (logits.sum() + sum(f.mean() for f in features)).backward()
@@ -150,3 +153,16 @@ def test_input_size_rules_match_what_the_network_takes(name, dims, options, acce
     assert coarse.shape[2:] == (accepted,) * dims
     with pytest.raises((RuntimeError, ValueError)):
         net(torch.randn(2, 1, *([rejected] * dims)))
+
+
+def test_unet_option_rule_matches_what_the_network_takes() -> None:
+    """The UNet's feature maps (5, as the config check counts them) and its `features` rule:
+    six widths build, two fail inside MONAI without naming the key, which the rule does."""
+    rule = BUILTIN_OPTION_CHECKS["unet"]
+    widths = [8, 8, 16, 16, 32, 8]
+    assert rule({"features": widths}) is None and rule({}) is None
+    net = build_backbone("unet", 1, NUM_CLASSES, 2, features=widths)
+    assert len(net.feature_channels) == BUILTIN_FEATURE_LEVELS["unet"]({"features": widths}) == 5
+    assert "features must be six positive integers" in rule({"features": [16, 32]})
+    with pytest.raises(ValueError, match="length 6"):
+        build_backbone("unet", 1, NUM_CLASSES, 2, features=[16, 32])

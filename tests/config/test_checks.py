@@ -61,3 +61,40 @@ def test_boundary_width_is_checked_against_the_phantoms_own_image_size(tiny: dic
     del tiny["datasets"]["phantom2d"]["phantom"]["size"]
     with pytest.raises(ConfigError, match=r"phantom2d\.evaluate\.boundary_iou_width.*\(96x96\)"):
         validate_config(tiny)
+
+
+def test_a_variant_defined_exactly_as_an_ablation_point_is_accepted(tiny: dict) -> None:
+    """The same definition under the same name is one variant (validating twice is harmless);
+    another definition is refused (tests/reliability/test_bad_input_matrix.py)."""
+    tiny["ablations"] = {"knobs": {"num_points": [32]}}
+    tiny["variants"]["morse-num_points-32"] = {"base": "morse", "num_points": 32}
+    config = validate_config(tiny)
+    assert config["variants"]["morse-num_points-32"] == {"base": "morse", "num_points": 32}
+    assert validate_config(config)["variants"] == config["variants"]
+
+
+def test_expert_counts_are_checked_against_each_backbone_they_train_on(tiny: dict) -> None:
+    tiny["variants"]["morse"] = {"num_experts": 6}  # the UNet hands the head 5 feature maps
+    with pytest.raises(ConfigError, match=r"variants\.morse' / 'method': on backbone 'unet' \(5 feature maps"):
+        validate_config(tiny)
+    tiny["variants"]["morse"] = {"max_dropped_experts": 4}
+    assert validate_config(tiny)["variants"]["morse"]["max_dropped_experts"] == 4
+
+
+def test_nsd_tolerance_is_checked_against_the_phantoms_field_of_view(tiny: dict) -> None:
+    # 2 slices of at least 2.5 mm and 64 x 64 pixels of at least 0.6 mm: sqrt(5^2 + 2 * 38.4^2)
+    tiny["datasets"]["phantom2d"]["evaluate"] = {"nsd_tolerance_mm": 54.6}
+    with pytest.raises(ConfigError, match=r"nsd_tolerance_mm': 54\.6 mm is larger .* measures 54\.5 mm"):
+        validate_config(tiny)
+    tiny["datasets"]["phantom2d"]["evaluate"] = {"nsd_tolerance_mm": 54.5}
+    validate_config(tiny)
+    tiny["datasets"]["brain"] = {"kind": "phantom3d", "phantom": {"size": 32, "depth": 16},
+                                 "train": {"patch_size": [16, 32, 32]}, "evaluate": {"nsd_tolerance_mm": 48.5}}
+    with pytest.raises(ConfigError, match=r"brain\.evaluate\.nsd_tolerance_mm': 48\.5 mm .* 48\.0 mm"):
+        validate_config(tiny)  # 1 mm voxels: sqrt(16^2 + 32^2 + 32^2) = 48
+
+
+def test_nan_and_infinity_are_refused_anywhere(tiny: dict) -> None:
+    tiny["datasets"]["phantom2d"]["evaluate"] = {"nsd_tolerance_mm": float("inf")}
+    with pytest.raises(ConfigError, match=r"'datasets\.phantom2d\.evaluate\.nsd_tolerance_mm': inf is not a finite"):
+        validate_config(tiny)

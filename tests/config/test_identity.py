@@ -46,7 +46,7 @@ def test_identity_hash_covers_everything_that_changes_the_weights(tiny: dict) ->
     # opt-in layouts and compilation get no default, so runs that never set them keep their hash
     assert "channels_last" not in first["train"] and "compile" not in first["train"]
     for block, key, value in (("train", "iterations", 5), ("train", "batch_size", 1), ("train", "amp", False),
-                              ("train", "augment", "none"), ("method", "num_points", 32), ("device", None, "auto"),
+                              ("train", "augment", "none"), ("method", "num_points", 32), ("device", None, "cuda"),
                               ("train", "threads", 2),  # on CPU the thread count changes the rounding
                               ("train", "channels_last", True), ("train", "compile", True)):
         changed = copy.deepcopy(tiny)
@@ -56,3 +56,20 @@ def test_identity_hash_covers_everything_that_changes_the_weights(tiny: dict) ->
             changed[block][key] = value
         assert run_config(validate_config(changed), "phantom2d", "unet", "morse", 0)["config_hash"] != \
             first["config_hash"], (block, key)
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_requested_device_is_one_run_with_the_device_it_resolves_to(
+    tiny: dict, gpu: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auto` trains the same run as the device it picks here (no retraining for `cpu` -> `auto`
+    on a machine without a GPU), and the train rule still hands the job `auto` to resolve."""
+    monkeypatch.setattr("morse.config.identity.cuda_available", lambda import_torch=True: gpu)
+    hashes = {}
+    for device in ("auto", "cpu", "cuda"):
+        tiny["device"] = device
+        run = run_config(validate_config(tiny), "phantom2d", "unet", "morse", 0)
+        hashes[device] = run["config_hash"]
+        assert run_identity(run)["device"] == ("cuda" if device == "cuda" or (device == "auto" and gpu) else "cpu")
+        assert merge_settings(run_identity(run), run_settings(run))["device"] == device
+    assert hashes["auto"] == hashes["cuda" if gpu else "cpu"] != hashes["cpu" if gpu else "cuda"]

@@ -32,6 +32,8 @@ def _append(extra: str) -> Callable[[str], str]:
     return lambda text: text + extra
 
 
+SPLIT = "    split: {test_fraction: 0.5, seed: 0}\n"  # the last line of tiny.yaml's dataset entry
+
 # case -> (edit of config/tiny.yaml, regex the one-line message must match)
 CONFIG_CASES = {
     "second train block": (_append("train:\n  iterations: 2\n"),
@@ -60,6 +62,42 @@ CONFIG_CASES = {
                         r"config key 'datasets\.phantom2d\.split': Additional properties.*'tests' was unexpected"),
     "no baseline variant": (_edit("  baseline: {}\n", ""),
                             r"config key 'variants': no 'baseline' variant.*add `baseline: \{\}`"),
+    # checks the config alone decides, at `morse-bench check` (not after training)
+    "NSD tolerance larger than the phantom's images": (
+        _edit(SPLIT, SPLIT + "    evaluate: {nsd_tolerance_mm: 500}\n"),
+        r"config key 'datasets\.phantom2d\.evaluate\.nsd_tolerance_mm': 500 mm is larger than the "
+        r"images \(the smallest case measures 54\.5 mm corner to corner\); use a few voxel widths"),
+    "NSD tolerance under the top-level evaluate": (
+        _append("evaluate: {nsd_tolerance_mm: 1.5}\n"),
+        r"config key 'evaluate': .*'nsd_tolerance_mm' was unexpected\); nsd_tolerance_mm is set per "
+        r"dataset: move it under datasets\.<name>\.evaluate"),
+    "max_dropped_experts not below the default expert count": (
+        _edit("  expert_width: 8\n", "  expert_width: 8\n  max_dropped_experts: 5\n"),
+        r"config key 'variants\.morse' / 'method': on backbone 'unet' \(5 feature maps, so num_experts "
+        r"defaults to 5\): HeadConfig\.max_dropped_experts must be <= num_experts - 1 \(4\)"),
+    "classes without a lower-case background": (
+        _edit(SPLIT, SPLIT + "    classes: {0: Background, 255: vessel}\n"),
+        r"config key 'datasets\.phantom2d\.classes': .* names no value 'background' \('Background' must "
+        r"be written 'background', in lower case\); .*e\.g\. \{0: background, 255: vessel\}"),
+    "classes naming one class": (
+        _edit(SPLIT, SPLIT + "    classes: {255: vessel}\n"),
+        r"config key 'datasets\.phantom2d\.classes': \{255: 'vessel'\} does not have enough properties: "
+        r"`classes` needs the background and at least one class to segment, e\.g\. \{0: background"),
+    "learning rate NaN": (_edit("  iterations: 4\n", "  iterations: 4\n  lr: .nan\n"),
+                          r"config key 'train\.lr': nan is not a finite number; write a number such as 0\.01"),
+    "learning rate that YAML reads as text": (
+        _edit("  iterations: 4\n", "  iterations: 4\n  lr: 1e-2\n"),
+        r"config key 'train\.lr': '1e-2' is text, not a number \(YAML 1\.1 reads exponent notation "
+        r"without a decimal point as a string\): write 0\.01"),
+    "backbone option of the wrong length": (
+        _edit("  unet: {}", "  unet: {features: [16, 32]}"),
+        r"config key 'backbones\.unet': features must be six positive integers .*got \[16, 32\]"),
+    "variant named like an ablation point": (
+        lambda text: _edit("  morse: {}\n", "  morse: {}\n  morse-num_points-32: {base: morse, num_points: 16}\n")(
+            text) + "ablations: {knobs: {num_points: [32]}}\n",
+        r"config key 'variants\.morse-num_points-32': \{'base': 'morse', 'num_points': 16\} is also the "
+        r"name of the ablation point ablations\.knobs\.num_points: 32 of 'morse' \(\{'base': 'morse', "
+        r"'num_points': 32\}\); rename the variant or remove that value from the ablation"),
     "dataset variant list without baseline": (
         _edit("    split: {test_fraction: 0.5, seed: 0}", "    split: {test_fraction: 0.5, seed: 0}\n"
               "    variants: [morse]"),

@@ -20,7 +20,8 @@ rule evaluate:
         gpu=1 if USE_GPU else 0,
     params:
         run_dir=lambda w: RUN_DIR.format(**w),
-        settings=json.dumps(config["evaluate"], sort_keys=True),  # changed: re-evaluate, not retrain
+        # this dataset's evaluation settings: changed, they re-evaluate and retrain nothing
+        settings=lambda w: json.dumps(evaluation_settings(config, w.dataset), sort_keys=True),
     shell:
         "morse-bench evaluate --run-dir {params.run_dir:q} --data {input.data:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"

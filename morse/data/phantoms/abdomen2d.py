@@ -32,6 +32,10 @@ from morse.data.phantoms.decathlon_writer import write_msd_dataset
 
 __all__ = ["PHANTOM_CLASSES", "generate_phantom2d", "phantom_case"]
 
+# Each case's voxel size is drawn from these ranges (mm): slices apart, and in-plane pixels.
+SLICE_SPACING_MM = (2.5, 5.0)
+IN_PLANE_SPACING_MM = (0.6, 1.0)
+
 PHANTOM_CLASSES = [
     "background",
     "aorta",
@@ -183,8 +187,8 @@ def phantom_case(
     """
     if n_slices < 1 or size < 16:
         raise ValueError(f"need n_slices >= 1 and size >= 16, got {n_slices}, {size}")
-    in_plane = float(rng.uniform(0.6, 1.0))
-    spacing = (float(rng.uniform(2.5, 5.0)), in_plane, in_plane)
+    in_plane = float(rng.uniform(*IN_PLANE_SPACING_MM))
+    spacing = (float(rng.uniform(*SLICE_SPACING_MM)), in_plane, in_plane)
 
     # Slice position t in [-1, 1] (cranial -> caudal); each case covers a random sub-range.
     t_centre, t_half = rng.uniform(-0.15, 0.15), rng.uniform(0.6, 0.85)

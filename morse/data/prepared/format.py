@@ -145,8 +145,16 @@ def read_dataset_info(root: str | Path) -> DatasetInfo:
         raise _missing(meta, "prepared dataset metadata")
     try:
         d = json.loads(meta.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid prepared dataset metadata {meta}: {e}") from e
+    if isinstance(d, dict) and "splits" not in d and ("training" in d or (root / "imagesTr").is_dir()):
+        raise DataError(
+            f"{root} is a raw dataset (MSD layout: dataset.json with 'training', imagesTr/), not a "
+            "prepared one; give its prepared folder, data/prepared/<dataset> (the prepare step's output)"
+        )
+    try:
         return DatasetInfo.from_dict(d)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"invalid prepared dataset metadata {meta}: {e}") from e
 
 

@@ -114,11 +114,20 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """(H, W) int64 raw label values; a colour mask must be grey (equal channels)."""
+    """(H, W) int64 raw label values; a colour mask must be grey (equal channels), a grey mask
+    with alpha (mode LA) opaque."""
     img = _open(path)
     if img.mode == "1":
         img = img.convert("L")
     data = np.asarray(img)
+    if img.mode == "LA":  # grey with an alpha channel: the grey values, if alpha hides nothing
+        if not (data[..., 1] == 255).all():
+            raise DataError(
+                f"mask {path} is grey with a transparency (alpha) channel that is not opaque "
+                "everywhere; save masks with one grey channel and no alpha, holding the class "
+                "values of `classes` (e.g. PIL: Image.open(p).convert('L').save(p))"
+            )
+        data = data[..., 0]
     if data.ndim == 3:
         if not all(np.array_equal(data[..., 0], data[..., c]) for c in range(1, min(3, data.shape[2]))):
             raise DataError(

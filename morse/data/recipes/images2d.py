@@ -57,9 +57,9 @@ def _spacing(name: str, entry: dict[str, Any]) -> tuple[float, float]:
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
-    """Check the folder, layout and class table, and record the folder (nothing is copied)."""
+    """Check the folder and its layout, and record the folder (nothing is copied). The class
+    table is checked by the config check and at prepare (this step gets only the source keys)."""
     root = _root(name, entry)
-    _classes(name, entry)
     find_cases(root, entry.get("layout", {}))
     record_local_source(raw_dir, root, "images2d")
 
@@ -125,6 +125,13 @@ class _Converter:
         if self.size:
             image, label, fov = resize_case(image, label, fov, tuple(self.size))
         h, w = label.shape
+        labelled = int(np.count_nonzero(label))
+        if labelled and not np.count_nonzero(label[np.asarray(fov) > 0]):
+            raise DataError(
+                f"case {c.case!r}: its field-of-view mask {c.fov} leaves out all {labelled} labelled "
+                f"pixels of {c.mask}, so the metrics would score an empty case; fix the mask (nonzero "
+                "= inside the field of view; an inverted mask?) or `layout.fov`"
+            )
         self.info.spacing[c.case] = [1.0, self.spacing[0] * h0 / h, self.spacing[1] * w0 / w]
         image = normalize_intensity(np.ascontiguousarray(image.transpose(2, 0, 1)[:, None]), self.intensity)
         return c.case, image, label[None].astype(np.uint8), np.asarray(fov)[None] > 0

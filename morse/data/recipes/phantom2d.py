@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from morse.data.phantoms.abdomen2d import generate_phantom2d
+from morse.data.phantoms.abdomen2d import IN_PLANE_SPACING_MM, SLICE_SPACING_MM, generate_phantom2d
 from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.splits import entry_splits
@@ -20,6 +21,14 @@ def image_shape(entry: dict[str, Any]) -> tuple[int, ...]:
     """The shape of the images a config entry evaluates: its slices (trained slice-wise)."""
     size = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}["size"]
     return (size, size)
+
+
+def smallest_field_of_view_mm(entry: dict[str, Any]) -> float:
+    """The smallest field-of-view diagonal (mm) a case of this entry can have: its stack at the
+    smallest voxel sizes the generator draws (what an NSD tolerance may not exceed)."""
+    phantom = {**PHANTOM_DEFAULTS, **entry.get("phantom", {})}
+    side = phantom["size"] * IN_PLANE_SPACING_MM[0]
+    return math.hypot(phantom["n_slices"] * SLICE_SPACING_MM[0], side, side)
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ def image_shape(entry: dict[str, Any]) -> tuple[int, ...]:
     """The shape of the volumes a config entry evaluates (``depth`` defaults to ``size``)."""
     phantom = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
     return (phantom.get("depth") or phantom["size"], phantom["size"], phantom["size"])
+
+
+def smallest_field_of_view_mm(entry: dict[str, Any]) -> float:
+    """The field-of-view diagonal (mm) of every case of this entry (1 mm voxels)."""
+    return math.hypot(*image_shape(entry))
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:

@@ -166,7 +166,7 @@ def test_unknown_decathlon_task_lists_monais(tmp_path: Path) -> None:
 
 def test_classes_without_background(tmp_path: Path) -> None:
     _, entry = images(tmp_path, classes={"0": "bg", "255": "vessel"})
-    fails(tmp_path, entry, "must name one value 'background'", stage="fetch")
+    fails(tmp_path, entry, "must name one value 'background'")  # the config check refuses it first
 
 
 def test_data_error_is_the_type(tmp_path: Path) -> None:
