@@ -130,3 +130,4 @@ rule all:
     input:
         f"{REPORTS}/index.html",
         f"{RESULTS}/comparisons.csv",
+        f"{RESULTS}/budget_metrics.csv",
