@@ -77,7 +77,8 @@ RUN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/{{variant}}/seed{{seed}}"
 PRETRAIN_DIR = f"{RESULTS}/{{dataset}}/{{backbone}}/pretrain/seed{{seed}}"
 # The files of a finished run (train's and evaluate's outputs).
 RUN_FILES = (
-    "model.pt train_log.csv run.json metrics.csv boundary.csv refinement.csv qualitative.npz"
+    "model.pt train_log.csv val_log.csv run.json metrics.csv boundary.csv refinement.csv"
+    " qualitative.npz budget_metrics.csv"
 )
 
 # The DAG builds torch-free: the installation tells whether jobs get a GPU (they ask torch).
@@ -149,3 +150,4 @@ rule all:
         # every configured run's files, so that one deleted by hand is made again (and the tables
         # after it), not left out while the report keeps its rows
         [f"{d}/{name}" for d in run_dirs() for name in RUN_FILES.split()],
+        f"{RESULTS}/budget_metrics.csv",

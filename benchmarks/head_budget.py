@@ -61,8 +61,11 @@ def _merge(config: dict[str, Any], candidate: dict[str, Any], dataset: str) -> d
 
 def tuning_dataset(config: dict[str, Any], dataset: str, val_cases: int, out: Path) -> Path:
     """Prepare ``dataset`` with ``val_cases`` of its training cases moved to ``val``; refuse
-    unless the test split is the config's own. Returns the prepared directory."""
-    entry = config["datasets"][dataset]
+    unless the test split is the config's own. Returns the prepared directory. The phantom's own
+    validation cases (``n_val_cases``) are left out: the budget was chosen without them."""
+    entry = dict(config["datasets"][dataset])
+    if "phantom" in entry:
+        entry["phantom"] = {k: v for k, v in entry["phantom"].items() if k != "n_val_cases"}
     reference_dir, prepared = out / "data" / "reference", out / "data" / "prepared"
     raw = out / "data" / "raw"
     if not raw.exists():

@@ -17,6 +17,7 @@ typical use (Snakemake runs these for you):
   morse-bench train --config config/config.yaml --dataset phantom2d --backbone unet \\
       --variant morse --seed 0 --data data/prepared/phantom2d --out-dir results/phantom/.../seed0
   morse-bench evaluate --run-dir results/phantom/phantom2d/unet/morse/seed0 --data data/prepared/phantom2d
+  morse-bench evaluate-budget --run-dir results/phantom/phantom2d/unet/morse/seed0 --data data/prepared/phantom2d
 """
 
 
@@ -141,6 +142,24 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"evaluated {args.run_dir}: mean Dice " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
 
+def cmd_evaluate_budget(args: argparse.Namespace) -> None:
+    from morse.engine.budget import evaluate_budget
+
+    frame = evaluate_budget(Path(args.run_dir), Path(args.data), threads=args.threads,
+                            progress=not args.no_progress, settings=args.settings)
+    print(f"evaluated {frame['iteration'].nunique()} snapshot(s) of {args.run_dir} on the test split")
+
+
+def cmd_aggregate_budget(args: argparse.Namespace) -> None:
+    from morse.analysis.inputs.tables import aggregate_budget_metrics
+    from morse.common import atomic_path
+
+    frame = aggregate_budget_metrics([Path(p) for p in args.budget])
+    with atomic_path(Path(args.out)) as tmp:
+        frame.to_csv(tmp, index=False)
+    print(f"aggregated the snapshots of {len(args.budget)} run(s) into {args.out} ({len(frame)} rows)")
+
+
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from morse.analysis.aggregate import empty_counts, summarise
     from morse.analysis.inputs.tables import aggregate_metrics, read_boundaries, read_refinement
@@ -235,18 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a trained run on its test split")
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--data", required=True, help="prepared dataset directory")
-    p.add_argument("--settings", type=_json_arg,
-                   help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"nsd_tolerance_mm\": 2}), "
-                        "replacing those recorded in run.json; what Snakemake passes: the dataset's current ones")
-    p.add_argument("--split", choices=("test", "val"), default="test",
-                   help="the cases to score: test (default) or val, for choosing settings without "
-                        "looking at the test split; outputs overwrite the run folder's")
-    p.add_argument("--threads", type=_positive_int, default=1)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
+    for name, func, helptext in (
+        ("evaluate", cmd_evaluate, "evaluate a trained run on its test split"),
+        ("evaluate-budget", cmd_evaluate_budget,
+         "evaluate every snapshot of a trained run on its test split (budget_metrics.csv)"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--run-dir", required=True)
+        p.add_argument("--data", required=True, help="prepared dataset directory")
+        p.add_argument("--settings", type=_json_arg,
+                       help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"nsd_tolerance_mm\": 2}), "
+                            "replacing those recorded in run.json; what Snakemake passes: the dataset's current ones")
+        if name == "evaluate":
+            p.add_argument("--split", choices=("test", "val"), default="test",
+                           help="the cases to score: test (default) or val, for choosing settings without "
+                                "looking at the test split; outputs overwrite the run folder's")
+        p.add_argument("--threads", type=_positive_int, default=1)
+        p.add_argument("--no-progress", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("aggregate-budget", help="combine per-run budget_metrics.csv files into one table")
+    p.add_argument("--out", required=True, help="results/<experiment>/budget_metrics.csv")
+    p.add_argument("budget", nargs="+", help="per-run budget_metrics.csv files")
+    p.set_defaults(func=cmd_aggregate_budget)
 
     p = sub.add_parser("aggregate", help="combine per-run metrics.csv files; write summary and empty-mask counts")
     p.add_argument("--out-dir", required=True)

@@ -29,3 +29,12 @@ def tiny_prepared(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("prepared") / "phantom"
     prepare_nifti_dataset(tiny_raw, out, name="phantom", spatial_dims=2, test_fraction=0.25)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared_val(tiny_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny phantom with a validation split: 2 training, 1 validation, 1 test case."""
+    out = tmp_path_factory.mktemp("prepared_val") / "phantom"
+    prepare_nifti_dataset(tiny_raw, out, name="phantom", spatial_dims=2, test_fraction=0.25,
+                          val_fraction=0.25)
+    return out

@@ -86,6 +86,29 @@ def test_run_json_records_provenance(tiny_run: Path) -> None:
 
 
 @pytest.mark.slow
+def test_workflow_writes_validation_curves_snapshots_and_budget_metrics(tiny_run: Path) -> None:
+    results = tiny_run / "results" / "tiny"
+    runs = results / "phantom2d" / "unet"
+    pretrain = pd.read_csv(runs / "pretrain" / "seed0" / "val_log.csv")
+    # one validation case (phantom.n_val_cases); 3 pretraining iterations, validated at each
+    assert list(pretrain["iteration"]) == [1, 2, 3] and set(pretrain["stage"]) == {"pretrain"}
+    assert list(pretrain["total_iteration"]) == [1, 2, 3] and pretrain["val_dice"].between(0, 1).all()
+    joint = pd.read_csv(runs / "morse" / "seed0" / "val_log.csv")
+    assert list(joint["iteration"]) == [1, 2, 3, 4] and set(joint["stage"]) == {"joint"}
+    assert list(joint["total_iteration"]) == [4, 5, 6, 7]  # counted on from the 3 pretraining iterations
+    record = json.loads((runs / "morse" / "seed0" / "run.json").read_text())
+    assert record["validation"]["n_cases"] == 1 and record["validation"]["final"] == joint["val_dice"].iloc[-1]
+    assert [(s["iteration"], s["total_iteration"]) for s in record["snapshots"]] == [(1, 4), (2, 5), (3, 6), (4, 7)]
+    assert json.loads((runs / "pretrain" / "seed0" / "run.json").read_text())["snapshots"] == []
+    # the aggregated snapshot metrics: every snapshot of every run; the last equals metrics.csv
+    budget = pd.read_csv(results / "budget_metrics.csv", dtype={"case": str})
+    assert set(budget["variant"]) == {"baseline", "morse"} and sorted(budget["iteration"].unique()) == [1, 2, 3, 4]
+    metrics = pd.read_csv(results / "metrics.csv", dtype={"case": str}).drop(columns="source")
+    final = budget[budget["iteration"] == 4].drop(columns=["source", "iteration", "total_iteration"])
+    pd.testing.assert_frame_equal(final.reset_index(drop=True), metrics[list(final.columns)], check_exact=True)
+
+
+@pytest.mark.slow
 def test_rerun_is_a_no_op_and_a_changed_hyper_parameter_retrains(tiny_run: Path) -> None:
     assert " " in str(tiny_run)  # the whole tiny workflow ran in a folder whose path has spaces
     dry = _snakemake(tiny_run, "--configfile", _tiny(tiny_run), "-n")
@@ -135,7 +158,12 @@ def test_parallel_jobs_write_only_their_declared_outputs(tiny_run: Path) -> None
     written = {str(path.relative_to(tiny_run)) for path in tiny_run.rglob("*")
                if path.is_file() and path.parts[len(tiny_run.parts)] not in (".snakemake", "config", "workflow")
                and path.name != "Snakefile"}
-    undeclared = {path for path in written
+    # except the snapshots a training job writes beside its declared outputs (listed in its
+    # run.json): declared, they would be deleted before an interrupted job is resumed
+    snapshots = {path for path in written if Path(path).parent.name == "snapshots"}
+    owners = {str(Path(path).parent.parent / "run.json") for path in snapshots}
+    assert snapshots and owners <= set(outputs)
+    undeclared = {path for path in written - snapshots
                   if not any(path == owner or path.startswith(owner + "/") for owner in declared)}
     assert not undeclared, sorted(undeclared)[:10]
     assert "results/tiny/metrics.csv" in outputs and not list(tiny_run.rglob(".tmp-*"))
@@ -194,7 +222,7 @@ def test_dry_run_lists_the_whole_plan_with_pretraining_feeding_every_variant(
     else:  # 2 dataset x backbone pairs; 4 variants in 2D, 2 in 3D; per seed of the config
         seeds = len(yaml.safe_load((ROOT / "config" / config_name).read_text())["seeds"])
         assert counts["pretrain"] == 2 * seeds and counts["train"] == (4 + 2) * seeds
-    assert counts["evaluate"] == counts["train"]
+    assert counts["evaluate"] == counts["evaluate_budget"] == counts["train"] and counts["aggregate_budget"] == 1
     # every train job's inputs include its seed's pretraining model
     train_blocks = [block for block in out.split("\nrule ") if block.startswith("train:")]
     assert len(train_blocks) == counts["train"]
@@ -214,12 +242,12 @@ def _job_counts(output: str) -> dict[str, int]:
 def test_logging_worker_and_evaluation_settings_do_not_retrain(tiny_run: Path) -> None:
     runtime = tiny_run / "config" / "runtime.yaml"  # config/: the user's inputs, not outputs
     runtime.write_text((tiny_run / "config" / "tiny.yaml").read_text().replace(
-        "  log_every: 1\n", "  log_every: 2\n  num_workers: 1\n").replace(
+        "  log_every: 1\n", "  log_every: 2\n  num_workers: 1\n  snapshots: 3\n  validate_every: 2\n").replace(
         "checkpoint_every: 2", "checkpoint_every: 3"))
     dry = _snakemake(tiny_run, "--configfile", str(runtime), "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = _job_counts(dry.stdout + dry.stderr)
-    assert not {"pretrain", "train", "evaluate"} & set(counts), counts  # recorded, not retrained
+    assert not {"pretrain", "train", "evaluate", "evaluate_budget"} & set(counts), counts  # recorded, not retrained
     runtime.write_text(runtime.read_text() + "evaluate: {slice_batch: 4}\n")
     dry = _snakemake(tiny_run, "--configfile", str(runtime), "-n")
     counts = _job_counts(dry.stdout + dry.stderr)

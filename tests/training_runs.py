@@ -12,7 +12,7 @@ import yaml
 from workflow_runner import TINY_CONFIG
 
 from morse.config import run_config, validate_config
-from morse.engine import train as train_module
+from morse.engine import loop as loop_module
 
 
 def make_run(variant: str = "morse", iterations: int = 6, seed: int = 0, **train) -> dict:
@@ -27,14 +27,14 @@ def make_run(variant: str = "morse", iterations: int = 6, seed: int = 0, **train
 def kill_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_iteration: int | None = None) -> None:
     """Make the next ``train_run`` die (KeyboardInterrupt, as if killed) right after it writes the
     checkpoint of ``at_iteration`` (default: its first checkpoint). ``monkeypatch.undo()`` heals."""
-    original = train_module.save_checkpoint
+    original = loop_module.save_checkpoint
 
     def save_then_die(path, payload):
         original(path, payload)
         if at_iteration is None or payload.get("iteration") == at_iteration:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_die)
 
 
 def assert_same_weights(a: Path, b: Path) -> None:

@@ -205,12 +205,27 @@ def check_dataset_train(config: dict[str, Any]) -> None:
         problems = [describe(e) for e in StrictValidator(train_schema).iter_errors(merged)]
         if problems:
             raise ConfigError(f"config key 'datasets.{dataset}.train': {'; '.join(problems)}")
+        check_stopping(merged, entry.get("train") or {}, dataset)
         if len(merged["patch_size"]) != dataset_spatial_dims(entry):
             raise ConfigError(
                 f"config key 'datasets.{dataset}.train.patch_size': {merged['patch_size']} has "
                 f"{len(merged['patch_size'])} sides but dataset {dataset!r} is "
                 f"{dataset_spatial_dims(entry)}D; give it a patch_size under datasets.{dataset}.train"
             )
+
+
+def check_stopping(merged: dict[str, Any], own: dict[str, Any], dataset: str) -> None:
+    """``until: plateau`` needs ``max_iterations``; ``max_iterations`` is only used with it.
+    ``own`` is the dataset's own overrides (to name the key where it was given)."""
+    def key(name: str) -> str:
+        return f"datasets.{dataset}.train.{name}" if name in own else f"train.{name}"
+
+    if merged.get("until") == "plateau" and "max_iterations" not in merged:
+        raise ConfigError(f"config key '{key('until')}': plateau stops each stage on its validation "
+                          f"plateau and needs a cap: set train.max_iterations")
+    if merged.get("until", "iterations") != "plateau" and "max_iterations" in merged:
+        raise ConfigError(f"config key '{key('max_iterations')}': only used with train.until: plateau; "
+                          f"remove it, or set until: plateau (fixed counts: train.iterations)")
 
 
 def check_device(config: dict[str, Any], cuda_available: Callable[[], bool] | None = None) -> None:

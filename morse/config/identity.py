@@ -5,7 +5,11 @@ run's identity hash, so changing them neither retrains nor (except `evaluate`) r
 Samples do not depend on the loader workers (tested). The thread count does on CPU: torch's CPU
 kernels split their reductions by thread and round differently, so the weights trained on 1 and
 on 2 threads differ and `threads` is part of the identity unless the run is on CUDA, where it
-only sizes the CPU-side thread pool. The device enters the identity as the one it resolves to
+only sizes the CPU-side thread pool.
+Validation (`validate_every`) and snapshots (`snapshots`) do not change the weights either
+(validation consumes no random number: tested). Under `until: plateau` the stop is decided on
+the validation and log rows, so there `validate_every` and `log_every` are part of the identity.
+The device enters the identity as the one it resolves to
 on the machine that plans the runs: ``auto`` on a machine without a GPU is ``cpu``.
 """
 
@@ -17,9 +21,11 @@ from typing import Any
 
 from morse.device import cuda_available
 
-RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "num_workers")
+RUNTIME_TRAIN_KEYS = ("log_every", "checkpoint_every", "num_workers", "validate_every", "snapshots")
 CUDA_RUNTIME_TRAIN_KEYS = (*RUNTIME_TRAIN_KEYS, "threads")
 RUNTIME_RUN_KEYS = ("evaluate",)
+# the rows the stop of `until: plateau` is decided on
+PLATEAU_STOP_KEYS = ("log_every", "validate_every")
 
 
 def resolved_device(requested: str | None) -> str:
@@ -32,13 +38,17 @@ def resolved_device(requested: str | None) -> str:
 
 
 def _runtime_train_keys(run: dict[str, Any]) -> tuple[str, ...]:
-    return CUDA_RUNTIME_TRAIN_KEYS if resolved_device(run.get("device")) == "cuda" else RUNTIME_TRAIN_KEYS
+    keys = CUDA_RUNTIME_TRAIN_KEYS if resolved_device(run.get("device")) == "cuda" else RUNTIME_TRAIN_KEYS
+    if run["train"].get("until") == "plateau":
+        keys = tuple(k for k in keys if k not in PLATEAU_STOP_KEYS)
+    return keys
 
 
 def run_identity(run: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved run config that determines the trained weights: everything but
-    the evaluation, logging, checkpoint-interval and data-loader-worker settings (and, on CUDA,
-    the CPU thread count), with the device as it resolves (``auto`` and ``cpu`` are one run on a
+    the evaluation, logging, checkpoint-interval, data-loader-worker, validation-interval and
+    snapshot settings (and, on CUDA, the CPU thread count; under ``until: plateau`` the logging
+    and validation intervals are part of it), with the device as it resolves (``auto`` and ``cpu`` are one run on a
     machine without a GPU)."""
     runtime = _runtime_train_keys(run)
     identity = {k: v for k, v in run.items() if k not in RUNTIME_RUN_KEYS}

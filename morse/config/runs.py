@@ -27,6 +27,17 @@ def run_matrix(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     return matrix
 
 
+def stage_train(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """A dataset's training settings as its runs record them: under ``until: plateau`` every
+    stage's ``iterations`` (the schedules' length and the cap) is ``max_iterations``, and
+    ``pretrain_iterations`` is not used."""
+    train = dataset_train(config, dataset)
+    if train.get("until") == "plateau":
+        train["iterations"] = train["max_iterations"]
+        train.pop("pretrain_iterations", None)
+    return train
+
+
 def _resolve(
     config: dict[str, Any], dataset: str, backbone: str, variant: str, seed: int,
     head: HeadConfig, train: dict[str, Any], protocol: str,
@@ -55,7 +66,7 @@ def run_config(
     """The fully resolved configuration of one training run (what run.json records)."""
     protocol = config.get("protocol", "single_stage")
     resolved = _resolve(config, dataset, backbone, variant, seed, variant_head(config, variant),
-                        dataset_train(config, dataset), protocol)
+                        stage_train(config, dataset), protocol)
     ablation = ablation_identities(config).get(variant)
     if ablation is not None:  # which ablation point this is (run.json carries it)
         resolved["ablation"] = ablation
@@ -67,7 +78,7 @@ def run_config(
 
 def pretrain_config(config: dict[str, Any], dataset: str, backbone: str, seed: int) -> dict[str, Any]:
     """The resolved config of the backbone-only pretraining run of the two-stage protocol."""
-    train = dataset_train(config, dataset)
+    train = stage_train(config, dataset)
     train["iterations"] = train.pop("pretrain_iterations", None) or train["iterations"]
     head = resolve_head_config("baseline")
     resolved = _resolve(config, dataset, backbone, PRETRAIN, seed, head, train, "two_stage")

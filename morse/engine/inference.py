@@ -27,6 +27,7 @@ def predict_volume_2d(
     slice_batch: int = 16,
     amp: bool = False,
     overwritten: bool = False,
+    refine: bool = True,
 ) -> dict[str, np.ndarray]:
     """Predict a (C, Z, Y, X) volume slice by slice.
 
@@ -34,12 +35,13 @@ def predict_volume_2d(
     resized back with nearest neighbour, as in the authors' ``test_single_volume``. Returns
     ``{"coarse": (Z, Y, X) uint8, "refined": ...}`` (refined only with a head). With
     ``overwritten`` and a head, also ``"overwritten"``: (S, Z, Y, X) bool, the pixels each of
-    the S subdivision steps overwrote, resized back like the labels.
+    the S subdivision steps overwrote, resized back like the labels. ``refine=False``: only
+    ``"coarse"`` (the head does not run; what training validates).
     """
     model.eval()
     channels, depth, height, width = image.shape
     outputs = {"coarse": np.zeros((depth, height, width), np.uint8)}
-    if model.has_head:
+    if model.has_head and refine:
         outputs["refined"] = np.zeros_like(outputs["coarse"])
         steps = model.head_config.subdivision_steps
         if overwritten and steps > 0:
@@ -52,7 +54,7 @@ def predict_volume_2d(
             slices = F.interpolate(slices, size=network_size, mode="bicubic", align_corners=False)
         slices, size = _pad_to_multiple(slices, divisor)
         with autocast(device, amp):
-            predictions = model.predict(slices, overwritten="overwritten" in outputs)
+            predictions = model.predict(slices, overwritten="overwritten" in outputs, refine=refine)
         for name, logits in predictions.items():
             if name not in outputs:
                 continue

@@ -42,6 +42,7 @@ def predict_volume_3d(
     sw_batch_size: int = 1,
     amp: bool = False,
     overwritten: bool = False,
+    refine: bool = True,
 ) -> dict[str, np.ndarray]:
     """Predict a (C, Z, Y, X) volume with overlapping windows and Gaussian-weighted blending.
 
@@ -50,18 +51,20 @@ def predict_volume_3d(
     least one window (MONAI pads and crops back). Returns ``{"coarse": (Z, Y, X) uint8}`` plus
     ``"refined"`` when the model has a point head. Blending runs on the CPU; windows on ``device``.
     With ``overwritten`` and a head, also ``"overwritten"``: (S, Z, Y, X) bool, the voxels
-    subdivision step s overwrote in at least one window.
+    subdivision step s overwrote in at least one window. ``refine=False``: only ``"coarse"``
+    (the head does not run; what training validates).
     """
     if image.ndim != 4:
         raise ValueError(f"image must be (C, Z, Y, X), got shape {image.shape}")
     model.eval()
     roi = network_patch_size(model, patch_size)
-    names = ["coarse", "refined"] if model.has_head else ["coarse"]
-    trace = overwritten and model.has_head and model.head_config.subdivision_steps > 0
+    head = model.has_head and refine
+    names = ["coarse", "refined"] if head else ["coarse"]
+    trace = overwritten and head and model.head_config.subdivision_steps > 0
 
     def predictor(window: torch.Tensor) -> dict[str, torch.Tensor]:
         with autocast(device, amp):
-            out = model.predict(window.to(device), overwritten=trace)
+            out = model.predict(window.to(device), overwritten=trace, refine=head)
         return {name: out[name].float() for name in names + (["overwritten"] if trace else [])}
 
     x = torch.from_numpy(np.array(image, dtype=np.float32))[None]  # copy: may be a read-only map

@@ -42,7 +42,7 @@ volume. Each row also records the tolerance and band width it was computed with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from medpy.metric import binary as medpy_binary
@@ -72,7 +72,9 @@ __all__ = [
     "METRIC_COLUMNS",
     "SETTING_COLUMNS",
     "binary_metrics",
+    "case_dice",
     "case_metrics",
+    "dice_coefficient",
     "metric_options",
     "resolve_settings",
     "worst_distance",
@@ -186,6 +188,16 @@ def _surface_metrics(
     }
 
 
+def dice_coefficient(pred: np.ndarray, ref: np.ndarray) -> float:
+    """The ``dice`` column's value for two boolean masks: MedPy's ``dc`` when both are non-empty,
+    1.0 when both are empty (a correct rejection), 0.0 when exactly one is."""
+    pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
+    empty_pred, empty_ref = not pred.any(), not ref.any()
+    if empty_pred or empty_ref:
+        return 1.0 if empty_pred and empty_ref else 0.0
+    return float(medpy_binary.dc(pred, ref))
+
+
 def binary_metrics(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -210,7 +222,7 @@ def binary_metrics(
     out: dict = {}
     if not empty_ref and not empty_pred:
         p, r = _crop_to_union(pred, ref)
-        dice = float(medpy_binary.dc(p, r))
+        dice = dice_coefficient(p, r)
         out.update(dice=dice, dice_authors=dice, **_surface_metrics(p, r, spacing, tolerance))
         out["boundary_iou"] = boundary_iou(p, r, width, in_plane)
     elif empty_ref and empty_pred:
@@ -225,6 +237,53 @@ def binary_metrics(
     out.update(nsd_tolerance_mm=tolerance, boundary_iou_width=width)
     out.update(empty_reference=bool(empty_ref), empty_prediction=bool(empty_pred))
     return out
+
+
+def _checked_case(
+    prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float] | None, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two label arrays, refused (one line) when shapes, dtypes, spacing or labels are wrong."""
+    prediction = np.asarray(prediction)
+    reference = np.asarray(reference)
+    if prediction.shape != reference.shape:
+        raise ValueError(
+            f"prediction shape {prediction.shape} != reference shape {reference.shape}"
+        )
+    for name, arr in (("prediction", prediction), ("reference", reference)):
+        if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+            raise TypeError(f"{name} must be an integer label array, got dtype {arr.dtype}")
+    if spacing is not None:
+        if len(spacing) != prediction.ndim:
+            raise ValueError(f"spacing {list(spacing)} does not match array dimension {prediction.ndim}")
+        if any(not np.isfinite(s) or s <= 0 for s in spacing):
+            raise ValueError(f"spacing must be positive and finite, got {list(spacing)}")
+    if n_classes < 2:
+        raise ValueError("class_names must include the background and at least one class")
+    for name, arr in (("prediction", prediction), ("reference", reference)):
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= n_classes):
+            raise ValueError(
+                f"{name} has labels outside 0..{n_classes - 1} "
+                f"(min {int(arr.min())}, max {int(arr.max())})"
+            )
+    return prediction, reference
+
+
+def _label_masks(
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    class_names: Sequence[str],
+    regions: dict[str, list[int]] | None,
+) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """``({"class", "class_index"}, predicted mask, reference mask)`` for every foreground class
+    (label indices ``1 ..``), then every region (``class_index`` -1; the union of its labels)."""
+    n_classes = len(class_names)
+    for index in range(1, n_classes):
+        yield {"class": str(class_names[index]), "class_index": index}, prediction == index, reference == index
+    for region, labels in (regions or {}).items():
+        labels = [int(v) for v in labels]
+        if not labels or any(v < 1 or v >= n_classes for v in labels):
+            raise ValueError(f"region {region!r} has invalid labels {labels}")
+        yield {"class": str(region), "class_index": -1}, np.isin(prediction, labels), np.isin(reference, labels)
 
 
 def case_metrics(
@@ -247,30 +306,8 @@ def case_metrics(
     ``class``, ``class_index``, the :data:`METRIC_COLUMNS`, the :data:`SETTING_COLUMNS`,
     ``empty_reference`` and ``empty_prediction``.
     """
-    prediction = np.asarray(prediction)
-    reference = np.asarray(reference)
-    if prediction.shape != reference.shape:
-        raise ValueError(
-            f"prediction shape {prediction.shape} != reference shape {reference.shape}"
-        )
-    for name, arr in (("prediction", prediction), ("reference", reference)):
-        if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
-            raise TypeError(f"{name} must be an integer label array, got dtype {arr.dtype}")
     spacing = [float(s) for s in spacing]
-    if len(spacing) != prediction.ndim:
-        raise ValueError(f"spacing {spacing} does not match array dimension {prediction.ndim}")
-    if any(not np.isfinite(s) or s <= 0 for s in spacing):
-        raise ValueError(f"spacing must be positive and finite, got {spacing}")
-    n_classes = len(class_names)
-    if n_classes < 2:
-        raise ValueError("class_names must include the background and at least one class")
-    for name, arr in (("prediction", prediction), ("reference", reference)):
-        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= n_classes):
-            raise ValueError(
-                f"{name} has labels outside 0..{n_classes - 1} "
-                f"(min {int(arr.min())}, max {int(arr.max())})"
-            )
-
+    prediction, reference = _checked_case(prediction, reference, spacing, len(class_names))
     if prediction.ndim == 3 and prediction.shape[0] == 1:
         # one slice (e.g. an images2d case): score it as the 2D image it is (a 3D erosion of a
         # one-voxel-thick volume would make every foreground pixel a surface pixel)
@@ -279,20 +316,23 @@ def case_metrics(
         prediction.shape, spacing, nsd_tolerance_mm, boundary_iou_width, in_plane
     )
     options = {"nsd_tolerance_mm": tolerance, "boundary_iou_width": width, "in_plane": in_plane}
-    rows: list[dict] = []
-    for index in range(1, n_classes):
-        row = {"class": str(class_names[index]), "class_index": index}
-        row.update(
-            binary_metrics(prediction == index, reference == index, spacing, **options)
-        )
-        rows.append(row)
-    for region, labels in (regions or {}).items():
-        labels = [int(v) for v in labels]
-        if not labels or any(v < 1 or v >= n_classes for v in labels):
-            raise ValueError(f"region {region!r} has invalid labels {labels}")
-        row = {"class": str(region), "class_index": -1}
-        row.update(
-            binary_metrics(np.isin(prediction, labels), np.isin(reference, labels), spacing, **options)
-        )
-        rows.append(row)
-    return rows
+    return [
+        {**keys, **binary_metrics(pred, ref, spacing, **options)}
+        for keys, pred, ref in _label_masks(prediction, reference, class_names, regions)
+    ]
+
+
+def case_dice(
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    class_names: Sequence[str],
+    regions: dict[str, list[int]] | None = None,
+) -> list[dict]:
+    """The ``dice`` column of :func:`case_metrics` alone (same classes, regions, checks and
+    empty-mask convention, without the surface distances): one dict per foreground class and
+    region with keys ``class``, ``class_index`` and ``dice``. What training validates with."""
+    prediction, reference = _checked_case(prediction, reference, None, len(class_names))
+    return [
+        {**keys, "dice": dice_coefficient(pred, ref)}
+        for keys, pred, ref in _label_masks(prediction, reference, class_names, regions)
+    ]

@@ -180,16 +180,21 @@ class Segmenter(nn.Module):
         return logits
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, overwritten: bool = False) -> dict[str, torch.Tensor]:
+    def predict(
+        self, x: torch.Tensor, overwritten: bool = False, refine: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Evaluation only: {"coarse": backbone logits, "refined": point-refined logits}.
 
         With ``overwritten=True`` and a head, also ``"overwritten"``: a (B, S, *spatial) bool mask
         of the cells subdivision step s (of S) overwrote. The point head reads the original
-        coarse logits, so every overwritten cell ends with its point prediction.
+        coarse logits, so every overwritten cell ends with its point prediction. With
+        ``refine=False`` only ``"coarse"`` (the same logits; the head does not run).
         """
         if self.training:
             raise RuntimeError("Segmenter.predict is for evaluation; call model.eval() first")
         coarse, features = self.run_backbone(x)
+        if not refine:
+            return {"coarse": coarse}
         if not overwritten or not self.has_head:
             return {"coarse": coarse, "refined": self._refine(coarse, features)}
         indices: list[torch.Tensor] = []

@@ -23,7 +23,8 @@ def test_config_hash_changes_with_any_hyper_parameter(tiny: dict) -> None:
 
 @pytest.mark.parametrize(("block", "key", "value"), [
     ("train", "log_every", 7), ("train", "checkpoint_every", 5), ("train", "num_workers", 2),
-    ("evaluate", "slice_batch", 3), ("cuda", "threads", 3),
+    ("evaluate", "slice_batch", 3), ("cuda", "threads", 3), ("train", "validate_every", 3),
+    ("train", "snapshots", 7),
 ])
 def test_identity_hash_ignores_settings_that_do_not_change_the_weights(
     tiny: dict, block: str, key: str, value: int
@@ -73,3 +74,24 @@ def test_requested_device_is_one_run_with_the_device_it_resolves_to(
         assert run_identity(run)["device"] == ("cuda" if device == "cuda" or (device == "auto" and gpu) else "cpu")
         assert merge_settings(run_identity(run), run_settings(run))["device"] == device
     assert hashes["auto"] == hashes["cuda" if gpu else "cpu"] != hashes["cpu" if gpu else "cuda"]
+
+
+def test_until_plateau_joins_the_identity_with_the_intervals_it_stops_on(tiny: dict) -> None:
+    config = validate_config(tiny)
+    fixed = run_config(config, "phantom2d", "unet", "morse", 0)
+    assert "until" not in fixed["train"]  # no default filled in: hashes of fixed-count runs stay
+    tiny["train"].update(until="plateau", max_iterations=50)
+    plateau = run_config(validate_config(tiny), "phantom2d", "unet", "morse", 0)
+    assert plateau["config_hash"] != fixed["config_hash"]
+    assert plateau["train"]["iterations"] == 50 and "pretrain_iterations" not in plateau["train"]
+    tiny["train"]["iterations"] = 9  # not used under until: plateau
+    assert run_config(validate_config(tiny), "phantom2d", "unet", "morse", 0)["config_hash"] == plateau["config_hash"]
+    # the stop is decided on the validation and log rows: their intervals retrain
+    for key in ("validate_every", "log_every"):
+        changed = copy.deepcopy(tiny)
+        changed["train"][key] = 3
+        assert run_config(validate_config(changed), "phantom2d", "unet", "morse", 0)["config_hash"] != \
+            plateau["config_hash"], key
+    changed = copy.deepcopy(tiny)
+    changed["train"]["snapshots"] = 6  # snapshots never retrain
+    assert run_config(validate_config(changed), "phantom2d", "unet", "morse", 0)["config_hash"] == plateau["config_hash"]

@@ -15,7 +15,7 @@ from training_runs import assert_same_log, assert_same_weights, kill_after_check
 from workflow_runner import TINY_CONFIG
 
 from morse.config import run_config, validate_config
-from morse.engine import train as train_module
+from morse.engine import loop as loop_module
 from morse.engine.checkpoint import (
     CheckpointMismatchError,
     load_checkpoint,
@@ -78,7 +78,7 @@ def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
     tiny_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real_loss = train_module.CoarseLoss
+    real_loss = loop_module.CoarseLoss
 
     class NaNAfterTwo(real_loss):
         def forward(self, logits, target):
@@ -86,7 +86,7 @@ def test_nan_loss_stops_with_the_run_name_and_keeps_the_last_checkpoint(
             loss = super().forward(logits, target)
             return loss * float("nan") if calls["n"] > 2 else loss
 
-    monkeypatch.setattr(train_module, "CoarseLoss", NaNAfterTwo)
+    monkeypatch.setattr(loop_module, "CoarseLoss", NaNAfterTwo)
     run = make_run("baseline", iterations=5, checkpoint_every=2)
     with pytest.raises(NonFiniteLossError, match=r"phantom/unet/baseline/seed0.*iteration 2"):
         train_run(run, tiny_prepared, tmp_path, progress=False)

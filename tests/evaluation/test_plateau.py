@@ -69,3 +69,48 @@ def test_a_fall_within_its_noise_is_a_plateau_and_one_beyond_it_is_not():
         assert result["relative_change"] > 0.05  # the bare estimate is above the threshold either way
         assert result["converged"] is bool(fall < 0.05 + 1.645 * se)
     assert point_loss_plateau(t[-7:], (1.0 - 0.5 * t / T)[-7:], T)["converged"] is None  # 7 rows
+
+
+# --- the same statistic for a metric that should rise (the validation Dice) --------------------
+
+
+def test_a_rising_validation_dice_is_not_converged_and_its_rise_is_exact():
+    from morse.evaluation.convergence import VALIDATION_PLATEAU_THRESHOLD, validation_plateau
+
+    dice = 0.5 + 0.0003 * ITERATIONS  # rises 0.06 over the last fifth, around a mean of 0.7715
+    result = validation_plateau(ITERATIONS, dice, T)
+    assert (result["window_start"], result["window_end"], result["n_rows"]) == (800, 1000, 20)
+    assert result["start_value"] == pytest.approx(0.74) and result["end_value"] == pytest.approx(0.80)
+    assert result["relative_change"] == pytest.approx(0.06 / dice[ITERATIONS > 800].mean())
+    assert result["relative_change_se"] == pytest.approx(0.0, abs=1e-9)
+    assert result["threshold"] == VALIDATION_PLATEAU_THRESHOLD == 0.01
+    assert result["converged"] is False
+
+
+def test_a_flat_or_falling_validation_dice_is_on_its_plateau():
+    from morse.evaluation.convergence import validation_plateau
+
+    flat = 0.85 + 0.004 * np.where(np.arange(ITERATIONS.size) % 2 == 0, 1.0, -1.0)  # +-0.004 around 0.85
+    result = validation_plateau(ITERATIONS, flat, T)
+    assert result["converged"] is True and abs(result["relative_change"]) < 0.002
+    falling = 0.9 - 0.0001 * ITERATIONS  # over-fitting: not rising, so more training will not help
+    result = validation_plateau(ITERATIONS, falling, T)
+    assert result["relative_change"] < 0 and result["converged"] is True
+    # a rise of 0.5 % of the mean passes the 1 % threshold, one of 2 % does not
+    for rise, converged in ((0.005, True), (0.02, False)):
+        curve = 0.8 * (1.0 + rise * (ITERATIONS - 900) / 200)
+        assert validation_plateau(ITERATIONS, curve, T)["converged"] is converged
+
+
+def test_one_statistic_serves_both_directions():
+    from morse.evaluation.convergence import plateau
+
+    loss = 1.0 - 0.001 * ITERATIONS
+    falling, rising = plateau(ITERATIONS, loss, T, "falling"), plateau(ITERATIONS, -loss + 2.0, T, "rising")
+    assert falling["relative_change"] > 0 and rising["relative_change"] > 0
+    as_loss = point_loss_plateau(ITERATIONS, loss, T)  # the point loss keeps its key names
+    assert as_loss["start_loss"] == falling["start_value"] and as_loss["end_loss"] == falling["end_value"]
+    assert {k: v for k, v in as_loss.items() if not k.endswith("_loss")} == {
+        k: v for k, v in falling.items() if not k.endswith("_value")}
+    with pytest.raises(ValueError, match="direction"):
+        plateau(ITERATIONS, loss, T, "sideways")

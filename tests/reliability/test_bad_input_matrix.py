@@ -98,6 +98,18 @@ CONFIG_CASES = {
         r"config key 'variants\.morse-num_points-32': \{'base': 'morse', 'num_points': 16\} is also the "
         r"name of the ablation point ablations\.knobs\.num_points: 32 of 'morse' \(\{'base': 'morse', "
         r"'num_points': 32\}\); rename the variant or remove that value from the ablation"),
+    "fewer than two snapshots": (_edit("  log_every: 1", "  log_every: 1\n  snapshots: 1"),
+                                 r"config key 'train\.snapshots': 1 is less than the minimum of 2"),
+    "fewer than two snapshots for one dataset": (
+        _edit("    split: {test_fraction: 0.5, seed: 0}", "    split: {test_fraction: 0.5, seed: 0}\n"
+              "    train: {snapshots: 0}"),
+        r"config key 'datasets\.phantom2d\.train': 0 is less than the minimum of 2"),
+    "until plateau without a maximum": (_edit("  log_every: 1", "  log_every: 1\n  until: plateau"),
+                                        r"config key 'train\.until': plateau .*set train\.max_iterations"),
+    "a maximum without until plateau": (
+        _edit("    split: {test_fraction: 0.5, seed: 0}", "    split: {test_fraction: 0.5, seed: 0}\n"
+              "    train: {max_iterations: 100}"),
+        r"config key 'datasets\.phantom2d\.train\.max_iterations': only used with train\.until: plateau"),
     "dataset variant list without baseline": (
         _edit("    split: {test_fraction: 0.5, seed: 0}", "    split: {test_fraction: 0.5, seed: 0}\n"
               "    variants: [morse]"),
@@ -124,7 +136,8 @@ def test_bad_config_is_one_line_naming_cause_and_fix(
 
 def test_unetr_img_size_against_patch_size_is_refused_at_check_time(tmp_path: Path) -> None:
     config = TINY.replace("kind: phantom2d", "kind: phantom3d").replace(
-        "phantom: {n_cases: 4, n_slices: 2, size: 64, seed: 7}", "phantom: {n_cases: 4, size: 32, depth: 32}")
+        "phantom: {n_cases: 4, n_val_cases: 1, n_slices: 2, size: 64, seed: 7}",
+        "phantom: {n_cases: 4, size: 32, depth: 32}")
     config = config.replace("  unet: {}", "  unetr: {img_size: 96}").replace("patch_size: [64, 64]",
                                                                                "patch_size: [32, 32, 32]")
     path = tmp_path / "unetr.yaml"

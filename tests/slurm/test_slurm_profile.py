@@ -22,7 +22,8 @@ from workflow_runner import ROOT, TINY_CONFIG, make_workdir, run_snakemake
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # small enough for one test node (the profile asks for 8-32 GB, sized for paper-scale jobs)
 TEST_MEMORY_MB = 1500
-WORKFLOW_RULES = ("fetch", "prepare", "pretrain", "train", "evaluate", "aggregate", "compare", "report")
+WORKFLOW_RULES = ("fetch", "prepare", "pretrain", "train", "evaluate", "evaluate_budget", "aggregate",
+                  "aggregate_budget", "compare", "report")
 
 pytestmark = [
     pytest.mark.slurm,

@@ -28,6 +28,20 @@ rule aggregate:
         "--boundary {input.boundary:q} --refinement {input.refinement:q} > {log:q} 2>&1"
 
 
+# The snapshots' test metrics of every run the config resolves, in one table.
+rule aggregate_budget:
+    input:
+        [f"{d}/budget_metrics.csv" for d in run_dirs()],
+    output:
+        f"{RESULTS}/budget_metrics.csv",
+    log:
+        f"logs/aggregate_budget/{EXPERIMENT}.log",
+    conda:
+        "../envs/morse-bench.yaml"
+    shell:
+        "morse-bench aggregate-budget --out {output:q} {input:q} > {log:q} 2>&1"
+
+
 rule compare:
     input:
         f"{RESULTS}/metrics.csv",

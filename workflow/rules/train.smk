@@ -4,6 +4,9 @@
 # exactly that run. Logging / checkpoint-interval / loader-worker settings (RUN_SETTINGS) are recorded
 # in run.json but must not retrain: their param is a function of `input`, and Snakemake leaves
 # params derived from the input out of its params-change check (input changes are caught anyway).
+# The snapshots a run writes (snapshots/, listed in run.json) are not declared outputs: Snakemake
+# would delete them before rerunning an interrupted job, and the resumed run could not write the
+# earlier ones again. Changing train.snapshots therefore does not retrain (--forcerun train does).
 
 
 rule pretrain:
@@ -12,6 +15,7 @@ rule pretrain:
     output:
         model=f"{PRETRAIN_DIR}/model.pt",
         log_csv=f"{PRETRAIN_DIR}/train_log.csv",
+        val_log=f"{PRETRAIN_DIR}/val_log.csv",
         run_json=f"{PRETRAIN_DIR}/run.json",
     log:
         f"logs/pretrain/{EXPERIMENT}/{{dataset}}/{{backbone}}/seed{{seed}}.log",
@@ -36,6 +40,7 @@ rule train:
     output:
         model=f"{RUN_DIR}/model.pt",
         log_csv=f"{RUN_DIR}/train_log.csv",
+        val_log=f"{RUN_DIR}/val_log.csv",
         run_json=f"{RUN_DIR}/run.json",
     log:
         f"logs/train/{EXPERIMENT}/{{dataset}}/{{backbone}}/{{variant}}/seed{{seed}}.log",

@@ -20,7 +20,9 @@ __all__ = [
     "DEFAULT_REFERENCE_RESULTS",
     "REQUIRED_COLUMNS",
     "RUN_KEYS",
+    "BUDGET_COLUMNS",
     "Tables",
+    "aggregate_budget_metrics",
     "aggregate_metrics",
     "check_runs_match",
     "read_boundaries",
@@ -93,6 +95,27 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
+def _read_run_metrics(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    """One run's metrics.csv (or budget_metrics.csv): checked, typed, with a ``source`` column."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"run {path.parent}: {path.name} is missing, but the config names this run; "
+            "rerun snakemake to evaluate it"
+        )
+    frame = pd.read_csv(path, dtype=_TEXT, keep_default_na=False, na_values=["", "nan", "NaN"])
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing required column(s) {missing}")
+    for col in ("empty_reference", "empty_prediction"):
+        frame[col] = _to_bool(frame[col], col, str(path))
+    frame["seed"] = frame["seed"].astype(np.int64)
+    frame["class_index"] = frame["class_index"].astype(np.int64)
+    for col in METRIC_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="raise").astype(float)
+    frame["source"] = str(path)
+    return frame
+
+
 def aggregate_metrics(paths: Sequence[Path]) -> pd.DataFrame:
     """Concatenate per-run metrics.csv files into one frame, checked and sorted.
 
@@ -102,38 +125,26 @@ def aggregate_metrics(paths: Sequence[Path]) -> pd.DataFrame:
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("aggregate_metrics: no metrics files given")
-    frames = []
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"run {path.parent}: {path.name} is missing, but the config names this run; "
-                "rerun snakemake to evaluate it"
-            )
-        frame = pd.read_csv(
-            path,
-            dtype={
-                "dataset": str,
-                "backbone": str,
-                "variant": str,
-                "output": str,
-                "case": str,
-                "class": str,
-            },
-            keep_default_na=False,
-            na_values=["", "nan", "NaN"],
-        )
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing required column(s) {missing}")
-        for col in ("empty_reference", "empty_prediction"):
-            frame[col] = _to_bool(frame[col], col, str(path))
-        frame["seed"] = frame["seed"].astype(np.int64)
-        frame["class_index"] = frame["class_index"].astype(np.int64)
-        for col in METRIC_COLUMNS:
-            frame[col] = pd.to_numeric(frame[col], errors="raise").astype(float)
-        frame["source"] = str(path)
-        frames.append(frame)
-    return _sorted(pd.concat(frames, ignore_index=True))
+    return _sorted(pd.concat([_read_run_metrics(p, REQUIRED_COLUMNS) for p in paths], ignore_index=True))
+
+
+#: The columns every per-run ``budget_metrics.csv`` must have: metrics.csv's and the snapshot's.
+BUDGET_COLUMNS = [*REQUIRED_COLUMNS, "iteration", "total_iteration"]
+
+
+def aggregate_budget_metrics(paths: Sequence[Path]) -> pd.DataFrame:
+    """Concatenate per-run budget_metrics.csv files (the snapshots' test metrics; a run without
+    snapshots adds no rows), checked like :func:`aggregate_metrics` and sorted by run, output,
+    iteration, case and class. A missing file is an error naming its run."""
+    frames = [_read_run_metrics(Path(p), BUDGET_COLUMNS) for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=[*BUDGET_COLUMNS, "source"])
+    frame = pd.concat(frames, ignore_index=True)
+    for col in ("iteration", "total_iteration"):
+        frame[col] = frame[col].astype(np.int64)
+    keys = [*RUN_KEYS, "iteration", "case", "class_index", "class"]
+    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
 def read_boundaries(paths: Sequence[Path]) -> pd.DataFrame:

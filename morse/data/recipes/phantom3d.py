@@ -9,9 +9,7 @@ from typing import Any
 from morse.data.phantoms.brain3d import generate_phantom3d
 from morse.data.prepared.format import DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
-from morse.data.prepared.splits import entry_splits
-from morse.data.readers.decathlon import task_cases
-from morse.data.recipes.phantom2d import PHANTOM_SPLIT_DEFAULTS
+from morse.data.recipes.phantom2d import generated_cases, phantom_splits
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 
 PHANTOM3D_DEFAULTS: dict[str, Any] = {"n_cases": 8, "size": 48, "depth": None, "seed": 2023}
@@ -34,6 +32,7 @@ def smallest_field_of_view_mm(entry: dict[str, Any]) -> float:
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
     """Generate the raw phantom deterministically from its seed (``n_slices`` is ignored in 3D)."""
     params = {**PHANTOM3D_DEFAULTS, **entry.get("phantom", {})}
+    params["n_cases"] = generated_cases(params)
     generate_phantom3d(raw_dir, **{k: v for k, v in params.items() if k in _GENERATOR_KEYS})
 
 
@@ -42,7 +41,7 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
     intensity = {"mode": "zscore", **entry.get("intensity", {})}
     return prepare_nifti_dataset(
         raw_dir, out_dir, name=name, spatial_dims=3,
-        splits=entry_splits(entry, sorted(task_cases(raw_dir)), raw_dir, PHANTOM_SPLIT_DEFAULTS),
+        splits=phantom_splits(entry, raw_dir),
         intensity=intensity, regions=dict(BRATS_REGIONS),
     )
 

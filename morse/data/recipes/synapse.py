@@ -208,7 +208,20 @@ def _splits(entry: dict[str, Any], available: list[str] | None = None) -> dict[s
     if "test_fraction" in split and available is not None:
         return split_cases(available, test_fraction=split["test_fraction"],
                            val_fraction=split.get("val_fraction", 0.0), split_seed=split.get("seed", 0))
-    return {"train": list(TRAIN_CASES), "val": [], "test": list(TEST_CASES)}
+    return fixed_split(split.get("val_fraction", 0.0), split.get("seed", 0))
+
+
+def fixed_split(val_fraction: float = 0.0, seed: int = 0) -> dict[str, list[str]]:
+    """TransUNet's fixed split; with ``val_fraction`` > 0, ``max(1, round(val_fraction * 30))``
+    of its 18 training cases (drawn with ``numpy.random.default_rng(seed)``) become validation
+    cases. The 12 test cases never change."""
+    train = sorted(TRAIN_CASES)
+    n_val = max(1, round(val_fraction * (len(TRAIN_CASES) + len(TEST_CASES)))) if val_fraction > 0 else 0
+    if n_val >= len(train):
+        raise DataError(f"synapse: split.val_fraction {val_fraction} takes all {len(train)} training cases; "
+                        "use a smaller fraction (0.1: 3 cases)")
+    chosen = {train[i] for i in np.random.default_rng(seed).permutation(len(train))[:n_val]}
+    return {"train": [c for c in train if c not in chosen], "val": sorted(chosen), "test": list(TEST_CASES)}
 
 
 def _nifti_cases(train_dir: Path) -> dict[str, RawCase]:
@@ -358,4 +371,4 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
 
 register_recipe(DatasetRecipe("synapse", 2, fetch, prepare, (__doc__ or "").split("\n")[0]))
 
-__all__ = ["CLASS_NAMES", "TEST_CASES", "TRAIN_CASES", "case_id", "fetch", "prepare"]
+__all__ = ["CLASS_NAMES", "TEST_CASES", "TRAIN_CASES", "case_id", "fetch", "fixed_split", "prepare"]

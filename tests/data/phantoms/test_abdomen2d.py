@@ -109,3 +109,23 @@ def test_phantom2d_recipe_takes_explicit_split_lists(tiny_raw: Path, tmp_path: P
     fractions = prepare_dataset("phantom", {"kind": "phantom2d", "split": {"test_fraction": 0.5}},
                                 tiny_raw, tmp_path / "fractions")
     assert len(fractions.splits["test"]) == len(fractions.cases) // 2  # fractions still work
+
+
+def test_validation_cases_are_generated_after_the_split_cases_and_change_neither(tmp_path: Path) -> None:
+    """``n_val_cases`` extra cases become the val split; train and test stay exactly as without them."""
+    from morse.data.recipes.registry import fetch_dataset, prepare_dataset
+
+    base = {"kind": "phantom2d", "phantom": {"n_cases": 6, "n_slices": 1, "size": 32, "seed": 3},
+            "split": {"test_fraction": 0.5, "seed": 0}}
+    with_val = {**base, "phantom": {**base["phantom"], "n_val_cases": 2}}
+    for name, entry in (("plain", base), ("with_val", with_val)):
+        fetch_dataset("p", entry, tmp_path / name / "raw")
+        prepare_dataset("p", entry, tmp_path / name / "raw", tmp_path / name / "prepared")
+    plain = json.loads((tmp_path / "plain" / "prepared" / "dataset.json").read_text())["splits"]
+    extra = json.loads((tmp_path / "with_val" / "prepared" / "dataset.json").read_text())["splits"]
+    assert extra["train"] == plain["train"] and extra["test"] == plain["test"] and len(plain["test"]) == 3
+    assert plain["val"] == [] and extra["val"] == ["phantom_006", "phantom_007"]
+    for case in plain["train"] + plain["test"]:  # the same images, bit for bit
+        a = np.load(tmp_path / "plain" / "prepared" / "images" / f"{case}.npy")
+        b = np.load(tmp_path / "with_val" / "prepared" / "images" / f"{case}.npy")
+        assert np.array_equal(a, b)

@@ -106,3 +106,11 @@ def test_recipe_takes_explicit_split_lists(raw3d: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"split 'test' names cases not found .*BRATS_009"):
         prepare_dataset("brats_phantom", typo, raw3d, tmp_path / "typo")
     assert not (tmp_path / "typo").exists()  # nothing half-written
+
+
+def test_validation_volumes_join_the_val_split(tmp_path: Path) -> None:
+    entry = {"kind": "phantom3d", "phantom": {"n_cases": 4, "n_val_cases": 1, "size": 16, "depth": 16, "seed": 4},
+             "split": {"test_fraction": 0.5, "seed": 0}}
+    fetch_dataset("v", entry, tmp_path / "raw")
+    info = prepare_dataset("v", entry, tmp_path / "raw", tmp_path / "prepared")
+    assert info.splits["val"] == ["BRATS_005"] and len(info.splits["test"]) == len(info.splits["train"]) == 2

@@ -53,6 +53,17 @@ def hidden(parent: Path) -> list[str]:
 # --------------------------------------------------------------------------- synapse
 
 
+def test_synapse_validation_cases_come_from_the_fixed_training_cases() -> None:
+    split = synapse.fixed_split(0.1, seed=0)
+    assert split["test"] == list(synapse.TEST_CASES)  # the test cases never change
+    assert len(split["val"]) == 3 and len(split["train"]) == 15  # round(0.1 * 30) of the 18
+    assert sorted(split["train"] + split["val"]) == sorted(synapse.TRAIN_CASES)
+    assert synapse.fixed_split(0.1, seed=1)["val"] != split["val"]
+    assert synapse.fixed_split() == {"train": list(synapse.TRAIN_CASES), "val": [], "test": list(synapse.TEST_CASES)}
+    with pytest.raises(DataError, match="val_fraction 0.9 takes all 18"):
+        synapse.fixed_split(0.9)
+
+
 def test_synapse_download_prepare_transunet_protocol(tmp_path: Path) -> None:
     archive = zip_bytes(btcv_files())
     with serve(FileServer(files={"RawData.zip": archive})) as srv:
