@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from morse.config.checks import check_dataset_train, check_evaluation, check_names, check_safe_names
+from morse.config.references import check_references, check_regime
 from morse.config.schema import ConfigError, DefaultingValidator, describe, load_schema
 from morse.config.variants import ablation_variants
 
@@ -80,6 +81,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     check_names(config)
     check_evaluation(config)
     check_dataset_train(config)
+    check_regime(config)
+    check_references(config)
     return config
 
 
