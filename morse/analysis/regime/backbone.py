@@ -138,7 +138,7 @@ def backbone_adequacy(runs: Sequence[Run], pretrain: Sequence[Run], metrics: pd.
         judged = [r for r in [*pretrain, *here] if (r.dataset, r.backbone) == (dataset, backbone)
                   and (r.is_pretrain or r.variant == reference_variant)]  # fmt: skip
         converged, convergence = validation_converged(judged)
-        kind = next((str(r.info["dataset_kind"]) for r in here if r.info.get("dataset_kind")), None)
+        kind = next((str(r.info["dataset_kind"]) for r in here if r.info.get("dataset_kind")), dataset)
         reference = _reference(references, kind, backbone)
         dice = _baseline_dice(metrics, dataset, backbone, reference_variant)
         fraction = dice / reference["value"] if reference and reference["value"] > 0 else math.nan
@@ -160,4 +160,4 @@ def backbone_adequacy(runs: Sequence[Run], pretrain: Sequence[Run], metrics: pd.
                      "reference_source": reference["source"] if reference else "",
                      "reference_protocol": reference["protocol"] if reference else "",
                      "min_fraction": float(min_fraction)})  # fmt: skip
-    return pd.DataFrame(rows, columns=BACKBONE_COLUMNS)
+    return pd.DataFrame(rows, columns=BACKBONE_COLUMNS).astype({"val_converged": object})  # True/False/None
