@@ -12,23 +12,27 @@ from matplotlib.ticker import MaxNLocator
 from morse.analysis.plots.style import arms, facets, grid, output_colour, save, style
 from morse.analysis.vocabulary import metric_label
 
-__all__ = ["budget_figure", "plot_budget_curves"]
+__all__ = ["COLUMNS", "budget_figure", "plot_budget_curves"]
+
+COLUMNS = 2  # panels per row: four metrics make a 2 x 2 block per dataset x backbone
 
 
 def budget_figure(rows: pd.DataFrame, trends: pd.DataFrame) -> Figure:
-    """Rows: dataset x backbone; columns: the metrics of ``rows`` (``budget_comparisons.csv``) in
-    their order there. One line per variant and output with its CI band, against the iteration
+    """Per dataset x backbone, one panel per metric of ``rows`` (``budget_comparisons.csv``) in their
+    order there, :data:`COLUMNS` panels to a row. One line per variant and output with its CI band, against the iteration
     counted from the start of the backbone's training; a zero line; the legend names each line's
     trend (``budget_trends.csv``). Line gid ``difference:<variant>:<output>``, band gid
     ``band:<variant>:<output>``."""
     pairs = facets(rows)
     metrics = list(dict.fromkeys(rows["metric"].astype(str)))
-    fig, axes = grid(len(pairs), len(metrics), 4.0, 3.0, extra_width=1.0)
+    cols = min(COLUMNS, len(metrics))
+    per_pair = -(-len(metrics) // max(cols, 1))
+    fig, axes = grid(len(pairs) * per_pair, cols, 5.0, 3.2, extra_width=0.5)
     trend = {tuple(map(str, k)): str(t) for *k, t in
              trends[["dataset", "backbone", "variant", "output", "metric", "trend"]].itertuples(index=False)}  # fmt: skip
     for r, (dataset, backbone) in enumerate(pairs):
-        for c, metric in enumerate(metrics):
-            ax = axes[r, c]
+        for m, metric in enumerate(metrics):
+            ax = axes[r * per_pair + m // cols, m % cols]
             sub = rows[(rows["dataset"] == dataset) & (rows["backbone"] == backbone) & (rows["metric"] == metric)]
             ax.axhline(0.0, color="0.2", linewidth=0.9, gid="zero")
             for variant, output in arms(sub):

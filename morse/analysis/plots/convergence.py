@@ -21,7 +21,7 @@ def convergence_figure(logs: pd.DataFrame) -> Figure:
     :func:`~morse.analysis.inputs.regime.read_validation_logs`): ``val_dice`` against
     ``total_iteration``, pretrain runs black, the others in their variant's colour, one line style
     per seed. Line gid ``run:<variant>:<seed>``."""
-    panels, fig, axes = facet_grid(logs, 1, 5.2, 3.2, extra_width=1.6)
+    panels, fig, axes = facet_grid(logs, 1, 6.0, 3.2, extra_width=1.6)
     styles = ["-", "--", ":", "-."]
     for row, (dataset, backbone) in enumerate(panels):
         ax = axes[row, 0]

@@ -130,9 +130,9 @@ def build_report(
         "figures": figures.main_figures(data.metrics, read.qualitative, figures_dir),
         "published_html": html_table(tables.published_table(data.summary, read.references, _kinds(variant_runs))),
         # sections "Is the backbone trained?" and "The effect across the training budget"
-        "backbone_sections": regime.backbone_sections(read.regime.backbones, variant_runs, first_stage),
+        "backbone_sections": regime.backbone_sections(read.regime.backbones, variant_runs, first_stage,
+                                                      read.validation_logs, figures_dir),
         "backbones_judged": read.regime.backbones is not None,
-        "convergence_figure": regime.convergence_entry(read.validation_logs, figures_dir),
         "budget": regime.budget_section(read.regime.budget, read.regime.trends,
                                         sorted({(r.dataset, r.backbone) for r in variant_runs}), figures_dir),
         "empty_html": html_table(tables.empty_table(data.empty_counts)),

@@ -16,7 +16,7 @@ from morse.analysis.plots.convergence import plot_validation_curves
 from morse.analysis.regime.backbone import NO_REFERENCE, plateau_phrase
 from morse.analysis.regime.budget import NOT_AVAILABLE
 from morse.analysis.report.figures import Entry, entry
-from morse.analysis.report.format import fmt, fmt_ci, html_table, is_missing
+from morse.analysis.report.format import fmt, fmt_ci, html_table, is_missing, slug
 from morse.analysis.vocabulary import digits, metric_label, output_rank, variant_rank
 
 __all__ = ["NO_BUDGET", "backbone_sections", "budget_section", "convergence_entry"]
@@ -60,10 +60,12 @@ def _reference_row(row: Any) -> pd.DataFrame:
 
 
 def backbone_sections(backbones: pd.DataFrame | None, runs: Sequence[Run], pretrain: Sequence[Run],
+                      logs: pd.DataFrame, figures_dir: Path,
                       reference_variant: str = "baseline") -> list[dict[str, Any]]:  # fmt: skip
-    """Per dataset x backbone of ``backbone_adequacy.csv``: title, state, reason, the plateau of
-    each pretrain and baseline run, and the reference comparison (or the sentence that there is
-    no published reference). Empty when the table is absent (results before the regime analysis)."""
+    """Per dataset x backbone of ``backbone_adequacy.csv``: title, state, reason, the validation
+    curves of its pretrain and baseline runs (``logs``, None without), the plateau of each of these
+    runs, and the reference comparison (or the sentence that there is no published reference).
+    Empty when the table is absent (results before the regime analysis)."""
     if backbones is None or backbones.empty:
         return []
     out = []
@@ -71,16 +73,18 @@ def backbone_sections(backbones: pd.DataFrame | None, runs: Sequence[Run], pretr
         pair = (str(row.dataset), str(row.backbone))
         judged = [r for r in [*pretrain, *runs] if (r.dataset, r.backbone) == pair
                   and (r.is_pretrain or r.variant == reference_variant)]  # fmt: skip
+        here = logs[(logs["dataset"] == pair[0]) & (logs["backbone"] == pair[1])] if len(logs) else logs
         out.append({"title": f"{pair[0]} / {pair[1]}", "state": str(row.state), "reason": str(row.reason),
+                    "figure": convergence_entry(here, figures_dir / f"validation_curves_{slug(pair[0])}_{slug(pair[1])}"),
                     "plateau_html": html_table(_plateau_rows(judged)),
                     "reference_html": html_table(_reference_row(row)),
                     "no_reference": NO_REFERENCE if is_missing(row.reference_dice) else ""})  # fmt: skip
     return out
 
 
-def convergence_entry(logs: pd.DataFrame, figures_dir: Path) -> Entry | None:
+def convergence_entry(logs: pd.DataFrame, out_stem: Path) -> Entry | None:
     """The validation curves of the pretrain and baseline runs; None without validation logs."""
-    paths = plot_validation_curves(logs, figures_dir / "validation_curves")
+    paths = plot_validation_curves(logs, out_stem)
     if not paths:
         return None
     return entry(
