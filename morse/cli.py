@@ -183,20 +183,19 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from morse.analysis.inputs.tables import read_comparison_metrics
-    from morse.analysis.stats import paired_comparisons
+    from morse.analysis.compare import compare_tables
     from morse.common import atomic_path
 
-    metrics = read_comparison_metrics(Path(args.metrics))
-    variants = sorted(set(metrics["variant"].astype(str))) if "variant" in metrics else []
-    if args.reference not in variants:
-        raise ValueError(f"--reference {args.reference!r} is not a variant of {args.metrics} "
-                         f"({', '.join(variants)}); give one of these")
-    comparisons = paired_comparisons(metrics, reference_variant=args.reference,
-                                     n_resamples=args.resamples, seed=args.seed)
-    with atomic_path(Path(args.out)) as tmp:
-        comparisons.to_csv(tmp, index=False)
-    print(f"wrote {len(comparisons)} comparison rows to {args.out}")
+    tables = compare_tables(Path(args.metrics), args.reference, args.resamples, args.seed,
+                            refinement=args.refinement, runs=args.runs, pretrain_runs=args.pretrain_runs,
+                            references=args.references, budget=args.budget,
+                            min_reference_fraction=args.min_reference_fraction)  # fmt: skip
+    out = Path(args.out)
+    for name, frame in tables.items():  # all computed first: an error leaves no table behind
+        with atomic_path(out if name == "comparisons.csv" else out.with_name(name)) as tmp:
+            frame.to_csv(tmp, index=False)
+    print(f"wrote {len(tables['comparisons.csv'])} comparison rows to {args.out}, and "
+          f"{', '.join(n for n in tables if n != 'comparisons.csv')} beside it")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -291,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default="baseline")
     p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    # the regime (docs/regime.md): backbone_adequacy.csv, head_adequacy.csv and the budget tables
+    # are written beside --out, and comparisons.csv gains `adequacy` and `budget_trend`
+    p.add_argument("--refinement", help="aggregated refinement.csv (head adequacy)")
+    p.add_argument("--runs", nargs="*", default=[], help="run.json of every variant run the config resolves")
+    p.add_argument("--pretrain-runs", nargs="*", default=[], help="run.json of the backbone pretraining runs")
+    p.add_argument("--references", help="published numbers (default: config/reference_results.csv)")
+    p.add_argument("--budget", help="aggregated budget_metrics.csv (snapshot metrics on the test split)")
+    p.add_argument("--min-reference-fraction", type=float, default=0.9,
+                   help="config regime.min_reference_fraction: a baseline below this share of its "
+                        "published reference Dice is an under-trained backbone")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="render the self-contained HTML report")

@@ -7,6 +7,7 @@
 - :mod:`~morse.config.variants`: each variant's head configuration, the ablation variants;
 - :mod:`~morse.config.datasets`: per-dataset training settings, dimensionality, backbones;
 - :mod:`~morse.config.runs`: the run matrix and each run's resolved config (run.json's);
+- :mod:`~morse.config.references`: the published numbers' rows and the regime settings;
 - :mod:`~morse.config.identity`: a run's identity, its hash, the settings that do not retrain;
 - :mod:`~morse.config.stages`: what each workflow step reads of the config (the rules' params).
 
@@ -35,6 +36,12 @@ from morse.config.identity import (
     run_settings,
 )
 from morse.config.loading import load_config, read_yaml, validate_config
+from morse.config.references import (
+    BACKBONE_REFERENCE,
+    REFERENCE_RESULTS,
+    check_references,
+    check_regime,
+)
 from morse.config.runs import pretrain_config, run_config, run_matrix
 from morse.config.schema import REPO_ROOT, SCHEMA_PATH, ConfigError, load_schema
 from morse.config.stages import (
@@ -52,8 +59,10 @@ from morse.config.variants import (
 )
 
 __all__ = [
+    "BACKBONE_REFERENCE",
     "CUDA_RUNTIME_TRAIN_KEYS",
     "PRETRAIN",
+    "REFERENCE_RESULTS",
     "REFERENCE_VARIANT",
     "REPO_ROOT",
     "RUNTIME_RUN_KEYS",
@@ -68,6 +77,8 @@ __all__ = [
     "check_evaluation",
     "check_input_sizes",
     "check_names",
+    "check_references",
+    "check_regime",
     "check_reference_variant",
     "check_safe_names",
     "config_hash",

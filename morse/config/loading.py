@@ -21,6 +21,7 @@ from morse.config.checks import (
     check_names,
     check_safe_names,
 )
+from morse.config.references import check_references, check_regime
 from morse.config.schema import ConfigError, DefaultingValidator, describe, load_schema
 from morse.config.variants import ablation_variants, check_ablation_names
 
@@ -92,6 +93,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     check_evaluation(config)
     check_dataset_train(config)
     check_backbones(config)
+    check_regime(config)
+    check_references(config)
     return config
 
 

@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from morse.analysis.aggregate import empty_counts, summarise
-from morse.analysis.inputs.runs import Run
+from morse.analysis.compare import judge_regime
+from morse.analysis.inputs.regime import read_budget_metrics
+from morse.analysis.inputs.runs import Run, read_runs
+from morse.analysis.inputs.tables import read_comparison_metrics, read_references, read_refinement
 from morse.analysis.report import build_report as _build_report
 from morse.analysis.vocabulary import higher_is_better
 from morse.evaluation.metrics import METRIC_COLUMNS
@@ -211,7 +214,28 @@ def make_results(
         _boundary(dataset).to_csv(root / "boundary.csv", index=False)
     for variant in arms:
         _write_run(root, dataset, variant, size)
+    judge(root)
     return root
+
+
+def judge(root: Path, references: Path | None = None, min_reference_fraction: float = 0.9,
+          n_resamples: int = 2000) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """What the compare step adds to a results folder, by its own function
+    (:func:`morse.analysis.compare.judge_regime`) on the folder's tables and runs, keeping the
+    folder's comparisons.csv rows: head_adequacy.csv, backbone_adequacy.csv, the budget tables
+    (from budget_metrics.csv where the folder has one) and comparisons.csv's ``adequacy`` and
+    ``budget_trend``. Call it again after editing refinement.csv or a run.json."""
+    runs, pretrain = run_files(root)
+    refinement, budget = root / "refinement.csv", root / "budget_metrics.csv"
+    comparisons = pd.read_csv(root / "comparisons.csv").drop(columns=["adequacy", "budget_trend"], errors="ignore")
+    tables = judge_regime(comparisons, read_comparison_metrics(root / "metrics.csv"),
+                          read_refinement([refinement]) if refinement.exists() else None, read_runs(runs),
+                          read_runs(pretrain), read_references(references),
+                          read_budget_metrics(budget if budget.exists() else None),
+                          min_reference_fraction=min_reference_fraction, n_resamples=n_resamples)  # fmt: skip
+    for name, frame in tables.items():
+        frame.to_csv(root / name, index=False)
+    return tables
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,8 +73,10 @@ def test_authors_reference_values_for_synapse_unet(synapse_report: tuple[Path, s
     assert "<td>70.00</td>" in published  # our mean Dice 0.7 shown in %
     # refined rows and ASD have no published counterpart / no value of ours
     assert "not available" in published
-    # transunet-only numbers must not be matched to a unet run
-    assert "TransUNet paper" not in published
+    # transunet and ACDC numbers must not be matched to a synapse unet run; the R50-U-Net row set
+    # beside our UNet says in its protocol which network it measured
+    assert "R50-ViT-B/16" not in published and "ACDC" not in published
+    assert "<td>74.68</td>" in published and "2D R50-U-Net (ResNet-50 encoder U-Net" in published
 
 
 def test_not_available_and_phantom_warning(tmp_path: Path) -> None:

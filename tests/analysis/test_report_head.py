@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
-from fake_results import build_report, make_results, section
+from fake_results import build_report, judge, make_results, section
 
 from morse.analysis.report.adequacy import HURTS_CONVERGED, UNDER_TRAINED_SENTENCE
 from morse.data.sources.fingerprint import dataset_record
@@ -50,6 +50,7 @@ def _report(tmp_path: Path, fixed: int, broken: int, mdd: bool = True, plateau: 
         comparisons["min_detectable_difference"] = [0.04567, 0.05, 1.234, 2.0]
         comparisons["mdd_alpha"] = [0.025, 0.05, 0.025, 0.05]
         comparisons.to_csv(root / "comparisons.csv", index=False)
+    judge(root)  # the compare step judges the heads
     out = tmp_path / "out"
     return build_report("exp", root, out / "index.html", out / "figures").read_text(encoding="utf-8")
 
@@ -138,6 +139,7 @@ def test_plateau_machines_and_preparation(tmp_path: Path) -> None:
               machine={"cpu_model": "Xeon A", "cpu_capability": "AVX2", "blas": "mkl", "torch": "2.13.0"})
     _edit_run(root, "baseline", point_loss_plateau=None,
               machine={"cpu_model": "EPYC B", "cpu_capability": "AVX512", "blas": "mkl", "torch": "2.13.0"})
+    judge(root)
     html = build_report("exp", root, tmp_path / "o.html", tmp_path / "f").read_text()
     head = section(html, "head")
     assert re.search(r"<td>morse</td>\s*<td>0</td>\s*<td>no</td>\s*<td>\+12\.0 % ± 3\.0 %</td>", head)

@@ -44,19 +44,34 @@ rule aggregate_budget:
 
 rule compare:
     input:
-        f"{RESULTS}/metrics.csv",
+        metrics=f"{RESULTS}/metrics.csv",
+        # the regime (docs/regime.md): head and backbone adequacy, the effect across the budget
+        refinement=f"{RESULTS}/refinement.csv",
+        runs=[f"{d}/run.json" for d in run_dirs()],
+        pretrain_runs=[f"{d}/run.json" for d in pretrain_dirs()],
+        reference=os.path.join(workflow.basedir, "config", "reference_results.csv"),
+        budget=budget_metrics,
     output:
-        report(
+        comparisons=report(
             f"{RESULTS}/comparisons.csv",
             caption="../report/comparisons.rst",
             category="Tables",
         ),
+        backbones=f"{RESULTS}/backbone_adequacy.csv",
+        heads=f"{RESULTS}/head_adequacy.csv",
+        budget=f"{RESULTS}/budget_comparisons.csv",
+        trends=f"{RESULTS}/budget_trends.csv",
     log:
         f"logs/compare/{EXPERIMENT}.log",
     conda:
         "../envs/morse-bench.yaml"
     params:
         reference="baseline",
+        min_fraction=config["regime"]["min_reference_fraction"],
+        budget=lambda w, input: (f"--budget {shlex.quote(input.budget[0])}" if input.budget else ""),
     shell:
-        "morse-bench compare --metrics {input:q} --out {output:q} --reference {params.reference:q} "
-        "> {log:q} 2>&1"
+        "morse-bench compare --metrics {input.metrics:q} --out {output.comparisons:q} "
+        "--reference {params.reference:q} --refinement {input.refinement:q} "
+        "--runs {input.runs:q} --pretrain-runs {input.pretrain_runs:q} "
+        "--references {input.reference:q} {params.budget} "
+        "--min-reference-fraction {params.min_fraction} > {log:q} 2>&1"

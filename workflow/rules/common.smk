@@ -37,3 +37,29 @@ def pretrain_dirs():
         return []
     pairs = sorted({(dataset, backbone) for dataset, backbone, _ in MATRIX})
     return [PRETRAIN_DIR.format(dataset=d, backbone=b, seed=s) for d, b in pairs for s in SEEDS]
+
+
+def _produced(path):
+    """Whether a step of the workflow produces the file ``path``: the regime's inputs below exist
+    only where the training side writes them."""
+    return any(producer.is_producer(path) for producer in workflow.rules)
+
+
+def budget_metrics(wildcards):
+    """results/<experiment>/budget_metrics.csv (every snapshot's test metrics) where a step of the
+    workflow produces it; none otherwise, and compare then says "not available" for every trend."""
+    path = f"{RESULTS}/budget_metrics.csv"
+    return [path] if _produced(path) else []
+
+
+def validation_logs(wildcards):
+    """val_log.csv of the pretrain and baseline runs (the backbone's validation curve) where the
+    train rules write one; none otherwise."""
+    baseline = [
+        RUN_DIR.format(dataset=dataset, backbone=backbone, variant=variant, seed=seed)
+        for dataset, backbone, variant in MATRIX
+        if variant == "baseline"
+        for seed in SEEDS
+    ]
+    logs = [f"{d}/val_log.csv" for d in pretrain_dirs() + baseline]
+    return logs if all(_produced(log) for log in logs) else []

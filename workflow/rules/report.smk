@@ -9,6 +9,12 @@ rule report:
         boundary=f"{RESULTS}/boundary.csv",
         comparisons=f"{RESULTS}/comparisons.csv",
         refinement=f"{RESULTS}/refinement.csv",  # read from --results (section "Is the head trained?")
+        # the compare step's regime tables, read from --results, and the backbone's validation curve
+        backbones=f"{RESULTS}/backbone_adequacy.csv",
+        heads=f"{RESULTS}/head_adequacy.csv",
+        budget=f"{RESULTS}/budget_comparisons.csv",
+        trends=f"{RESULTS}/budget_trends.csv",
+        val_logs=validation_logs,
         # exactly the runs the config resolves (never a glob of the results folder)
         runs=[f"{d}/run.json" for d in run_dirs()],
         pretrain_runs=[f"{d}/run.json" for d in pretrain_dirs()],

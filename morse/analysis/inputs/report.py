@@ -1,5 +1,6 @@
 """Everything the report reads, read in one call: the aggregated tables, the runs the config
-names, the published numbers, the refinement counts, the training logs and qualitative slices."""
+names, the published numbers, the refinement counts, the compare step's regime tables, the
+training and validation logs and qualitative slices."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from morse.analysis.inputs.regime import RegimeTables, read_regime_tables, read_validation_logs
 from morse.analysis.inputs.runs import (
     QualitativeSamples,
     Run,
@@ -24,6 +26,7 @@ from morse.analysis.inputs.tables import (
     read_refinement,
     read_tables,
 )
+from morse.config import REFERENCE_VARIANT
 
 __all__ = ["ReportInputs", "read_report_inputs"]
 
@@ -31,7 +34,9 @@ __all__ = ["ReportInputs", "read_report_inputs"]
 @dataclass(frozen=True)
 class ReportInputs:
     """The report's inputs. ``refinement``: None when the experiment has no ``refinement.csv``;
-    ``paths``: the files the report lists with their SHA-256 (tables, published numbers)."""
+    ``regime``: the compare step's regime tables; ``validation_logs``: the ``val_log.csv`` of the
+    pretrain and baseline runs that have one; ``paths``: the files the report lists with their
+    SHA-256 (tables, published numbers)."""
 
     tables: Tables
     runs: list[Run]
@@ -41,6 +46,8 @@ class ReportInputs:
     training_logs: pd.DataFrame
     qualitative: QualitativeSamples
     paths: list[Path]
+    regime: RegimeTables
+    validation_logs: pd.DataFrame
 
 
 def read_report_inputs(
@@ -59,8 +66,11 @@ def read_report_inputs(
     ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
     refinement_path = results_dir / "refinement.csv"
     refinement = read_refinement([refinement_path]) if refinement_path.exists() else None
+    regime = read_regime_tables(results_dir)
     paths = [*tables.paths[:4], *([ref_path] if ref_path.exists() else []), *tables.paths[4:],
-             *([refinement_path] if refinement is not None else [])]  # fmt: skip
+             *([refinement_path] if refinement is not None else []), *regime.paths]  # fmt: skip
+    backbone_runs = [*first_stage, *(r for r in variant_runs if r.variant == REFERENCE_VARIANT)]
     return ReportInputs(tables=tables, runs=variant_runs, pretrain=first_stage, references=references,
                         refinement=refinement, training_logs=read_training_logs(variant_runs),
-                        qualitative=read_qualitative_samples(variant_runs), paths=paths)  # fmt: skip
+                        qualitative=read_qualitative_samples(variant_runs), paths=paths, regime=regime,
+                        validation_logs=read_validation_logs(backbone_runs))  # fmt: skip

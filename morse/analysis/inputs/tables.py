@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from morse.analysis.inputs.runs import Run
+from morse.config import REFERENCE_RESULTS
 from morse.evaluation.metrics import METRIC_COLUMNS
 from morse.evaluation.refinement import REFINEMENT_COLUMNS
 
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 #: Published numbers shipped with the repository (used when no reference file is given).
-DEFAULT_REFERENCE_RESULTS = Path(__file__).resolve().parents[3] / "config" / "reference_results.csv"
+DEFAULT_REFERENCE_RESULTS = REFERENCE_RESULTS
 RUN_KEYS = ["dataset", "backbone", "variant", "seed", "output"]
 #: The columns every per-run ``metrics.csv`` must have.
 REQUIRED_COLUMNS = [
@@ -69,6 +70,8 @@ _BOUNDARY_COLUMNS = ["dataset", "backbone", "variant", "seed", "output", "distan
                      "n_voxels", "n_errors"]  # fmt: skip
 _REFERENCE_COLUMNS = ["dataset", "backbone", "variant", "output", "class", "metric", "value",
                       "unit", "source", "table", "note"]  # fmt: skip
+#: Columns a reference file may lack (older files), with the value they then take.
+_REFERENCE_DEFAULTS = {"role": "published", "protocol": ""}
 _TEXT = {"dataset": str, "backbone": str, "variant": str, "output": str, "case": str, "class": str}
 _TRUE = {"true", "1", "yes", "t"}
 _FALSE = {"false", "0", "no", "f", ""}
@@ -247,15 +250,21 @@ def check_runs_match(metrics: pd.DataFrame, runs: Sequence[Run]) -> None:
 
 
 def read_references(path: Path | None) -> pd.DataFrame:
-    """Published numbers (``config/reference_results.csv`` by default); empty without a file."""
+    """Published numbers (``config/reference_results.csv`` by default); empty without a file.
+    ``dataset`` holds a dataset *kind*; ``role`` (``published`` or ``backbone_reference``) and
+    ``protocol`` default to ``published`` and empty in files without them."""
     if path is None:
         path = DEFAULT_REFERENCE_RESULTS if DEFAULT_REFERENCE_RESULTS.exists() else None
     if path is None:
-        return pd.DataFrame(columns=_REFERENCE_COLUMNS)
+        return pd.DataFrame(columns=[*_REFERENCE_COLUMNS, *_REFERENCE_DEFAULTS])
     refs = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = set(_REFERENCE_COLUMNS) - set(refs.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    for column, default in _REFERENCE_DEFAULTS.items():
+        if column not in refs.columns:
+            refs[column] = default
+        refs[column] = refs[column].replace("", default)
     refs["value"] = pd.to_numeric(refs["value"], errors="coerce")
     return refs
 

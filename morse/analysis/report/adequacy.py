@@ -1,9 +1,9 @@
 """Section "Is the head trained?": refinement at the pixels it overwrote, and the point-loss plateau.
 
-The numbers come from :func:`morse.analysis.refinement.refinement_table` (the aggregated
-``refinement.csv``) and :func:`morse.analysis.convergence.plateau_table` (the run records'
-``point_loss_plateau``); this module only formats them and names the under-trained heads, whose
-refined output the verdict and gain wording then refuse to read as evidence about the method.
+The verdicts are judged once, by the compare step (:mod:`morse.analysis.regime.heads`, written to
+``head_adequacy.csv``); this module only formats that table and the run records' point-loss
+plateaus (:func:`morse.analysis.convergence.plateau_table`) and words the heads that break more
+than they fix. The verdict and gain wording read the ``adequacy`` column of ``comparisons.csv``.
 """
 
 from __future__ import annotations
@@ -15,56 +15,20 @@ from markupsafe import Markup
 
 from morse.analysis.convergence import plateau_table
 from morse.analysis.inputs.runs import Run
-from morse.analysis.refinement import UNDER_TRAINED, refinement_table
+from morse.analysis.refinement import UNDER_TRAINED
+from morse.analysis.regime.heads import HURTS_CONVERGED
 from morse.analysis.report.format import fmt, fmt_ci, is_missing
 from morse.analysis.vocabulary import variant_rank
 from morse.evaluation.refinement import ALL_STEPS
 
-__all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "adequacy_rows", "adequacy_table", "converged_heads",
-           "plateau_display", "under_trained", "under_trained_sentences"]  # fmt: skip
+__all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "adequacy_table", "plateau_display",
+           "under_trained_sentences"]  # fmt: skip
 
 #: What the report says of a head whose refinement breaks more pixels than it fixes.
 UNDER_TRAINED_SENTENCE = "under-trained: its refined output is not evidence about the method"
-#: The verdict of a head that breaks more than it fixes although every seed's point loss is on
-#: its plateau: trained, and its refinement does not help at this setting.
-HURTS_CONVERGED = "breaks more than it fixes (point loss on its plateau)"
 HURTS_CONVERGED_SENTENCE = ("its refinement breaks more than it fixes although its point loss is on its "
                             "plateau in every seed: the head is trained, and at this setting refinement "
                             "does not help; its refined output is evidence of that")
-Key = tuple[str, str, str]
-
-
-def converged_heads(runs: Sequence[Run]) -> set[Key]:
-    """(dataset, backbone, variant) whose every head run's point loss is on its plateau."""
-    table = plateau_table(run.info for run in runs)
-    if table.empty:
-        return set()
-    every = table.groupby(["dataset", "backbone", "variant"])["converged"].agg(
-        lambda c: bool(c.notna().all() and c.astype(bool).all()))
-    return {(str(d), str(b), str(v)) for (d, b, v), ok in every.items() if ok}
-
-
-def adequacy_rows(refinement: pd.DataFrame | None, metrics: pd.DataFrame,
-                  converged: set[Key] = frozenset()) -> pd.DataFrame:
-    """:func:`refinement_table` for every step ("1".."S" and "all"); empty without refinement.csv.
-    A head that breaks more than it fixes is "under-trained" unless it is in ``converged`` (its
-    point loss on its plateau in every seed): then :data:`HURTS_CONVERGED`."""
-    if refinement is None:
-        return pd.DataFrame()
-    table = refinement_table(refinement, metrics, step=None)
-    keys = list(zip(table["dataset"].astype(str), table["backbone"].astype(str),
-                    table["variant"].astype(str), strict=True))
-    trained = pd.Series([key in converged for key in keys], index=table.index)
-    table.loc[(table["verdict"] == UNDER_TRAINED) & trained, "verdict"] = HURTS_CONVERGED
-    return table
-
-
-def under_trained(table: pd.DataFrame) -> set[Key]:
-    """(dataset, backbone, variant) whose head is under-trained over all subdivision steps."""
-    if table.empty:
-        return set()
-    hit = table[(table["step"] == ALL_STEPS) & (table["verdict"] == UNDER_TRAINED)]
-    return {(str(d), str(b), str(v)) for d, b, v in hit[["dataset", "backbone", "variant"]].itertuples(index=False)}
 
 
 def _pct(value: object) -> str:

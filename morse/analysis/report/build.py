@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 
 from morse.analysis.inputs.report import read_report_inputs
 from morse.analysis.inputs.runs import Run
 from morse.analysis.inputs.tables import sha256
-from morse.analysis.report import adequacy, figures, provenance, tables, wording
+from morse.analysis.report import (
+    adequacy,
+    figures,
+    provenance,
+    regime,
+    regime_wording,
+    tables,
+    wording,
+)
 from morse.analysis.report.format import html_table
 from morse.analysis.summaries.ablation import ablation_points, ablation_summary
 from morse.analysis.summaries.cost import cost_accuracy_summary
@@ -53,6 +62,11 @@ def _what_ran(metrics, runs: Sequence[Run], pretrain: Sequence[Run]) -> dict[str
     }
 
 
+def _kinds(runs: Sequence[Run]) -> dict[str, str]:
+    """dataset -> the dataset kind its runs record (the published numbers name kinds)."""
+    return {r.dataset: str(r.info["dataset_kind"]) for r in runs if r.info.get("dataset_kind")}
+
+
 def build_report(
     experiment: str,
     results_dir: Path,
@@ -76,9 +90,7 @@ def build_report(
     read = read_report_inputs(results_dir, runs, pretrain_runs, reference_results)
     data, variant_runs, first_stage = read.tables, read.runs, read.pretrain
     ablated = set(ablation_points(variant_runs))
-    head_rows = adequacy.adequacy_rows(read.refinement, data.metrics,
-                                       adequacy.converged_heads(variant_runs))  # fmt: skip
-    untrained = adequacy.under_trained(head_rows)
+    head_rows = read.regime.heads if read.regime.heads is not None else pd.DataFrame()  # judged by compare
     machines = provenance.machines(variant_runs)
     figures_dir.mkdir(parents=True, exist_ok=True)
 
@@ -99,10 +111,11 @@ def build_report(
         "head_html": html_table(provenance.head_table(variant_runs)),
         "train_html": html_table(provenance.config_table(variant_runs, "train")),
         "preparation": provenance.preparation_lines(variant_runs),
-        "verdict_sentences": wording.verdict_sentences(data.comparisons, untrained),
-        "verdict_html": html_table(tables.verdict_table(data.comparisons, untrained)),
-        "gain_sections": wording.gain_sections(data.comparisons, ablated, untrained),
+        "verdict_sentences": wording.verdict_sentences(data.comparisons),
+        "verdict_html": html_table(tables.verdict_table(data.comparisons)),
+        "gain_sections": wording.gain_sections(data.comparisons, ablated),
         "refinement_computed": read.refinement is not None,
+        "heads_judged": read.regime.heads is not None,
         "adequacy_sentences": adequacy.under_trained_sentences(head_rows),
         "adequacy_html": html_table(adequacy.adequacy_table(head_rows)),
         "plateau_html": html_table(adequacy.plateau_display(variant_runs)),
@@ -115,7 +128,13 @@ def build_report(
             data.boundary, ablated, figures_dir),  # fmt: skip
         "summary_tables": tables.summary_tables(data.summary, data.metrics),
         "figures": figures.main_figures(data.metrics, read.qualitative, figures_dir),
-        "published_html": html_table(tables.published_table(data.summary, read.references)),
+        "published_html": html_table(tables.published_table(data.summary, read.references, _kinds(variant_runs))),
+        # sections "Is the backbone trained?" and "The effect across the training budget"
+        "backbone_sections": regime.backbone_sections(read.regime.backbones, variant_runs, first_stage,
+                                                      read.validation_logs, figures_dir),
+        "backbones_judged": read.regime.backbones is not None,
+        "budget": regime.budget_section(read.regime.budget, read.regime.trends,
+                                        sorted({(r.dataset, r.backbone) for r in variant_runs}), figures_dir),
         "empty_html": html_table(tables.empty_table(data.empty_counts)),
         "runtime_html": html_table(provenance.runtime_table(variant_runs, first_stage)),
         "cost_figure": figures.cost_entry(cost, devices, figures_dir),
@@ -126,6 +145,7 @@ def build_report(
                    for p in read.paths],  # fmt: skip
         "not_available": tables.NOT_AVAILABLE,
         "under_trained_sentence": adequacy.UNDER_TRAINED_SENTENCE,
+        "backbone_sentence": regime_wording.BACKBONE_SENTENCE,
     }
     with atomic_path(out_html) as tmp:
         tmp.write_text(_render(context), encoding="utf-8")

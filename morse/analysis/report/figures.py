@@ -27,12 +27,13 @@ from morse.analysis.summaries.boundary_rates import boundary_error_rates
 from morse.analysis.summaries.cases import case_means, per_class_points, training_curves
 from morse.analysis.vocabulary import HEADLINE, metric_label, variant_order
 
-__all__ = ["ablation_entry", "boundary_entry", "cost_entry", "main_figures", "training_entry"]
+__all__ = ["Entry", "ablation_entry", "boundary_entry", "cost_entry", "entry", "main_figures", "training_entry"]
 
 Entry = dict[str, Any]
 
 
-def _entry(title: str, caption: str, paths: list[Path]) -> Entry:
+def entry(title: str, caption: str, paths: list[Path]) -> Entry:
+    """A figure as the template shows it: title, caption, the PNG embedded, the file names."""
     png = next(p for p in paths if p.suffix == ".png")
     src = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
     return {"title": title, "caption": caption, "src": src, "files": [p.name for p in paths]}
@@ -48,7 +49,7 @@ def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir
     :func:`~morse.analysis.inputs.runs.read_qualitative_samples`); the training curves are
     :func:`training_entry`."""
     figures_dir.mkdir(parents=True, exist_ok=True)
-    out = [_entry(
+    out = [entry(
         "Per-class scores",
         f"{_metrics_text()} per class, one point per test case (mean over seeds); boxes by "
         "variant and scored output (darker shade = refined output). Infinite HD95 (empty "
@@ -58,7 +59,7 @@ def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir
     variants = variant_order(metrics["variant"].astype(str))
     if "baseline" in variants and len(variants) > 1:
         target = "morse" if "morse" in variants else next(v for v in variants if v != "baseline")
-        out.append(_entry(
+        out.append(entry(
             f"Paired cases: baseline → {target}",
             f"One line per test case shared by baseline (coarse) and {target} (coarse and "
             "refined), case means over the label classes (regions such as BraTS WT/TC/ET are "
@@ -68,7 +69,7 @@ def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir
         ))  # fmt: skip
     for (dataset, backbone), chosen in samples.items():
         names = label_names(metrics[metrics["dataset"] == dataset])
-        out.append(_entry(
+        out.append(entry(
             f"Qualitative: {dataset} / {backbone}",
             "Ground truth solid, prediction dashed (top: coarse, bottom: refined), inference "
             "points in yellow; inset: the window where baseline and morse disagree most "
@@ -86,7 +87,7 @@ def training_entry(runs: Sequence[Run], logs: pd.DataFrame, figures_dir: Path) -
         return None
     figures_dir.mkdir(parents=True, exist_ok=True)
     headless = {(r.dataset, r.backbone, r.variant) for r in runs if r.head.get("head_type") == "none"}
-    return _entry(
+    return entry(
         "Training curves",
         "Training loss, the head's point loss and point accuracy (solid) and the coarse logits' "
         "loss and accuracy at the same sampled points (dashed) vs iteration, mean over seeds ± 1 "
@@ -101,7 +102,7 @@ def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
     paths = plot_ablations(summary, figures_dir / "ablations")
     if not paths:
         return None
-    return _entry(
+    return entry(
         "Ablations",
         f"One panel per ablated knob (rows: {_metrics_text()}), one line per scored output; "
         "each point is the mean over test cases of the case means (foreground classes, then "
@@ -116,7 +117,7 @@ def cost_entry(summary: pd.DataFrame, devices: Sequence[str], figures_dir: Path)
     paths = plot_cost_accuracy(summary, figures_dir / "cost_accuracy")
     if not paths:
         return None
-    return _entry(
+    return entry(
         "Cost against accuracy",
         "Training seconds per iteration (log axis; median over seeds of 1 / it/s) against the "
         f"mean over test cases of the case means, {_metrics_text()} from top to bottom; one "
@@ -142,7 +143,7 @@ def boundary_entry(boundary: pd.DataFrame, ablated: set[tuple[str, str, str]],
     if is_ablation.any() and not is_ablation.all():
         boundary = boundary[~is_ablation]
         note = " Ablation variants are left out of this figure (they are in boundary.csv)."
-    return _entry(
+    return entry(
         "Errors against distance to the boundary",
         "Error rate (voxels where prediction ≠ reference / voxels, all foreground classes "
         "pooled) per distance bin to the reference boundary, pooled over cases and seeds; "

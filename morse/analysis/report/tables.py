@@ -5,10 +5,14 @@ Each takes a summary frame (comparisons, summary, ablation or cost summary) and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
+from morse.analysis.regime.budget import NOT_AVAILABLE as NO_TREND
 from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing, normalise_name
+from morse.analysis.report.regime_wording import BACKBONE, adequacy, not_evidence, trend
 from morse.analysis.vocabulary import (
     HEADLINE,
     OUTPUT_LABELS,
@@ -26,11 +30,12 @@ __all__ = ["ablation_table", "cost_table", "empty_table", "published_table", "su
 NOT_AVAILABLE = "not available"
 
 
-def verdict_table(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, str]] = frozenset()
-                  ) -> pd.DataFrame:  # fmt: skip
+def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Verdict table ("Does MORSE help?"): difference with 95% CI, Holm-corrected p, the smallest
     difference the experiment could detect (80 % power at the row's Holm level), and which side
-    is better; an ``under_trained`` head's refined rows say so instead of naming a side."""
+    is better; the rows of an under-trained backbone, and an under-trained head's refined rows
+    (their ``adequacy``), say so instead of naming a side. A column "across the budget" gives
+    each row's trend when any row has one."""
     rows = comparisons[comparisons["metric"].isin(HEADLINE)].copy()
     if rows.empty:
         return pd.DataFrame()
@@ -45,8 +50,9 @@ def verdict_table(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, 
         better = {"variant": str(r.variant), "reference": str(r.reference_variant)}.get(
             str(r.better), str(r.better)
         )
-        if str(r.output) == "refined" and (str(r.dataset), str(r.backbone), str(r.variant)) in under_trained:
-            better = "not evidence (under-trained head)"
+        state = adequacy(r)
+        if not_evidence(state, str(r.output)):
+            better = f"not evidence (under-trained {'backbone' if state == BACKBONE else 'head'})"
         out.append(
             {
                 "dataset": r.dataset,
@@ -65,9 +71,11 @@ def verdict_table(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, 
                 "seed SD": fmt(r.seed_sd, k),
                 "min. detectable difference": fmt(getattr(r, "min_detectable_difference", None), k),
                 "better": better,
+                "across the budget": trend(r),
             }
         )
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    return table if (table["across the budget"] != NO_TREND).any() else table.drop(columns="across the budget")
 
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -152,11 +160,14 @@ def summary_tables(summary: pd.DataFrame, metrics: pd.DataFrame) -> list[dict[st
     return tables
 
 
-def published_table(summary: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
+def published_table(summary: pd.DataFrame, references: pd.DataFrame,
+                    kinds: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
     """Our means beside published numbers matching dataset/backbone/variant/output/class/metric.
 
-    Dice is shown in %, HD95 in voxel units (the protocol of the published numbers). Rows: the
-    class mean, plus every class with a published number for that dataset and backbone.
+    The references name dataset kinds: a dataset is matched through ``kinds`` (dataset -> kind,
+    as its runs record it; the name itself where absent). Dice is shown in %, HD95 in voxel
+    units (the protocol of the published numbers), each published number with its protocol.
+    Rows: the class mean, plus every class with a published number for that dataset and backbone.
     """
     if summary.empty:
         return pd.DataFrame()
@@ -173,6 +184,7 @@ def published_table(summary: pd.DataFrame, references: pd.DataFrame) -> pd.DataF
     ours["_class"] = ours["class"].map(normalise_name)
     for col in ("dataset", "backbone", "variant", "output"):
         ours[f"_{col}"] = ours[col].astype(str).str.strip().str.lower()
+    ours["_dataset"] = [str((kinds or {}).get(d, d)).strip().lower() for d in ours["dataset"].astype(str)]
     key = ["_dataset", "_backbone", "_variant", "_output", "_class"]
 
     def our_value(group: pd.DataFrame, metric: str) -> str:
@@ -212,7 +224,7 @@ def published_table(summary: pd.DataFrame, references: pd.DataFrame) -> pd.DataF
                 "ours, authors' edge-case convention": our_value(group, f"{metric}_authors"),
             }
             if pubs.empty:
-                rows.append({**base, "published": NOT_AVAILABLE, "source": "", "table": ""})
+                rows.append({**base, "published": NOT_AVAILABLE, "source": "", "table": "", "protocol": ""})
             for p in pubs.itertuples(index=False):
                 rows.append(
                     {
@@ -220,6 +232,7 @@ def published_table(summary: pd.DataFrame, references: pd.DataFrame) -> pd.DataF
                         "published": fmt(p.value, 2),
                         "source": p.source,
                         "table": p.table or "",
+                        "protocol": getattr(p, "protocol", "") or "",
                     }
                 )
     table = pd.DataFrame(rows)

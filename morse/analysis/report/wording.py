@@ -1,7 +1,9 @@
 """The report's sentences: training protocol, phantom warning, verdict and gain wording.
 
-Every sentence is worded from the numbers of ``comparisons.csv`` (difference, CI, Holm p) and
-the run records only; the direction of a metric comes from the vocabulary.
+Every sentence is worded from the numbers of ``comparisons.csv`` (difference, CI, Holm p, and the
+regime columns ``adequacy`` and ``budget_trend``) and the run records only; the direction of a
+metric comes from the vocabulary. A comparison whose backbone or head is under-trained is called
+not evidence about the method instead of naming a better side.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from morse.analysis import stats
 from morse.analysis.inputs.runs import Run
 from morse.analysis.report.adequacy import UNDER_TRAINED_SENTENCE
 from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing
+from morse.analysis.report.regime_wording import (
+    BACKBONE,
+    BACKBONE_SENTENCE,
+    HEAD,
+    adequacy,
+    not_evidence,
+    trend_phrase,
+)  # fmt: skip
 from morse.analysis.vocabulary import (
     HEADLINE,
     METRICS,
@@ -110,10 +120,10 @@ def detectable(row: Any) -> str:
     return f"this experiment could have detected differences of at least {fmt(mdd, digits(metric))} {unit}{at}"
 
 
-def verdict_sentences(comparisons: pd.DataFrame, under_trained: set[tuple[str, str, str]] = frozenset()
-                      ) -> list[str]:  # fmt: skip
-    """One plain sentence per MORSE-vs-baseline comparison group; the refined output of an
-    ``under_trained`` head (dataset, backbone, variant) gets no better/worse verdict."""
+def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
+    """One plain sentence per MORSE-vs-baseline comparison group; a group whose ``adequacy`` is
+    an under-trained backbone (or, for the refined output, head) gets no better/worse verdict,
+    and a verdict is followed by its trend across the training budget where there is one."""
     rows = comparisons[
         comparisons["metric"].isin(HEADLINE)
         & comparisons["variant"].astype(str).str.startswith("morse")
@@ -123,15 +133,22 @@ def verdict_sentences(comparisons: pd.DataFrame, under_trained: set[tuple[str, s
     keys = ["dataset", "backbone", "variant", "output"]
     for (dataset, backbone, variant, output), group in rows.groupby(keys, sort=True):
         head = f"{dataset} / {backbone}, {variant} [{output}] vs baseline: "
-        if output == "refined" and (dataset, backbone, variant) in under_trained:
-            sentences.append(Markup("{}<strong>{}</strong> (numbers in the table below).").format(
-                head, UNDER_TRAINED_SENTENCE))  # fmt: skip
+        refusal = not_evidence(adequacy(next(group.itertuples(index=False))), str(output))
+        order = group["metric"].map({m: i for i, m in enumerate(HEADLINE)})
+        group = group.assign(_m=order).sort_values("_m")
+        if refusal:
+            trends = [f"{metric_label(str(r.metric))}: {trend_phrase(r)}"
+                      for r in group.itertuples(index=False) if trend_phrase(r)]  # fmt: skip
+            across = f"; across the training budget, {'; '.join(trends)}" if trends else ""
+            sentences.append(Markup("{}<strong>{}</strong>{} (numbers in the table below).").format(
+                head, refusal, across))  # fmt: skip
             continue
         parts = []
-        order = group["metric"].map({m: i for i, m in enumerate(HEADLINE)})
-        for r in group.assign(_m=order).sort_values("_m").itertuples(index=False):
+        for r in group.itertuples(index=False):
             verdict = {"variant": f"{variant} better", "reference": "baseline better"}.get(
                 str(r.better), "no difference")
+            trend = trend_phrase(r)
+            verdict += f" at this budget; {trend}" if trend else ""
             parts.append(f"{metric_label(str(r.metric))}: {verdict} "
                          f"({fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric)))}, "
                          f"p_holm {fmt_p(r.p_holm)}; {detectable(r)})")  # fmt: skip
@@ -157,13 +174,21 @@ _SUBJECTS = {
 }  # fmt: skip
 
 
-def _gain_clause(row: Any, kind: str, variant: str, untrained: bool = False) -> str:
+def _gain_clause(row: Any, kind: str, variant: str) -> str:
     """One clause of the gain sentence, worded from the difference, its CI and p_holm only (an
-    under-trained head's refined output: no better/worse wording at all)."""
+    under-trained backbone's comparisons, an under-trained head's refined output: no better/worse
+    wording at all), followed by its trend across the training budget where there is one."""
     metric = str(row.metric)
-    if untrained and kind == "refined":
+    state = adequacy(row)
+    if state == BACKBONE and kind != "coarse":
+        return f"nor is {_SUBJECTS[kind][0].format(name=display_name(variant))}"
+    if state == BACKBONE:
+        trend = trend_phrase(row)
+        return (f"{display_name(variant)}'s coarse output vs the baseline is {BACKBONE_SENTENCE}"
+                + (f" ({trend})" if trend else ""))  # fmt: skip
+    if state == HEAD and kind == "refined":
         return f"the head is {UNDER_TRAINED_SENTENCE}"
-    if untrained and kind == "refinement":
+    if state == HEAD and kind == "refinement":
         return "nor is refinement vs its own coarse output"
     k = digits(metric)
     unit = METRICS[metric].unit if metric in METRICS else metric
@@ -172,15 +197,27 @@ def _gain_clause(row: Any, kind: str, variant: str, untrained: bool = False) -> 
     missing, equal = (text.format(name=name) for text in _SUBJECTS[kind])
     if is_missing(row.mean_difference):
         return f"{missing}: no paired cases"
+    trend = trend_phrase(row)
+    trend = f"; {trend}" if trend else ""
     diff = float(row.mean_difference)
     if diff == 0:
-        return f"{equal} {ci}, {significance(row.p_holm)}"
+        return f"{equal} {ci}, {significance(row.p_holm)}{trend}"
     size = f"{fmt(abs(diff), k)} {unit} {ci}, {significance(row.p_holm)}"
     better = (diff > 0) == higher_is_better(metric)
     if kind == "refinement":
         return f"refinement {'improves on' if better else 'worsens'} its own coarse output by {size}"
     subject = f"{name}'s coarse output" if kind == "coarse" else "its refined output"
-    return f"{subject} is {'better' if better else 'worse'} than the baseline by {size}"
+    return f"{subject} is {'better' if better else 'worse'} than the baseline by {size}{trend}"
+
+
+def _verdict_cell(row: Any) -> str:
+    """The gain table's verdict: "not evidence (...)" for an under-trained backbone or head,
+    else the significance at 0.05, with the trend across the budget where there is one."""
+    state = adequacy(row)
+    if not_evidence(state, str(row.output)):
+        return f"not evidence (under-trained {'backbone' if state == BACKBONE else 'head'})"
+    trend = trend_phrase(row)
+    return significance(row.p_holm).split(": ", 1)[-1] + (f"; {trend}" if trend else "")
 
 
 def _mdd_cell(row: Any) -> str:
@@ -213,13 +250,14 @@ def _gain_rows(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]]) ->
     return rows[keep]
 
 
-def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] = frozenset(),
-                  under_trained: set[tuple[str, str, str]] = frozenset()) -> list[dict[str, Any]]:  # fmt: skip
+def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] = frozenset()
+                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Section "Where does the gain come from?": per dataset x backbone x head variant, the
     coarse-vs-baseline, refined-vs-baseline and refined-vs-coarse comparisons of the headline
     metrics as a table and one sentence per metric. Ablation variants (``ablated``: their
-    dataset, backbone, variant) are left to their own section; the refined output of an
-    ``under_trained`` head is named as such instead of being called better or worse."""
+    dataset, backbone, variant) are left to their own section; the comparisons of an
+    under-trained backbone, and the refined output of an under-trained head (the rows'
+    ``adequacy``), are named as such instead of being called better or worse."""
     if comparisons.empty:
         return []
     rows = _gain_rows(comparisons, set(ablated))
@@ -230,13 +268,13 @@ def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] 
     groups = rows.groupby(["dataset", "backbone", "variant"], sort=False)
     for dataset, backbone, variant in sorted(groups.groups, key=lambda k: (k[0], k[1], variant_rank(k[2]))):
         group = groups.get_group((dataset, backbone, variant))
-        untrained = (dataset, backbone, variant) in under_trained
+        states = {adequacy(r) for r in group.itertuples(index=False)}
         group = group.assign(metric_order=group["metric"].map({m: i for i, m in enumerate(HEADLINE)}),
                              kind_order=group["gain_kind"].map(order)).sort_values(
             ["metric_order", "kind_order"])  # fmt: skip
         sentences = []
         for _, by_metric in group.groupby("metric_order", sort=True):
-            text = "; ".join(_gain_clause(r, r.gain_kind, variant, untrained) for r in by_metric.itertuples(index=False))
+            text = "; ".join(_gain_clause(r, r.gain_kind, variant) for r in by_metric.itertuples(index=False))
             sentences.append({"metric": metric_label(str(by_metric["metric"].iloc[0])),
                               "text": text[:1].upper() + text[1:] + "."})  # fmt: skip
         table = [
@@ -246,11 +284,11 @@ def gain_sections(comparisons: pd.DataFrame, ablated: set[tuple[str, str, str]] 
              "variant mean": fmt(r.mean_variant, digits(str(r.metric))),
              "difference [95% CI]": fmt_ci(r.mean_difference, r.ci_low, r.ci_high, digits(str(r.metric))),
              "p (Holm)": fmt_p(r.p_holm),
-             "verdict at 0.05": "not evidence (under-trained head)" if untrained and r.gain_kind != "coarse"
-             else significance(r.p_holm).split(": ", 1)[-1],
+             "verdict at 0.05": _verdict_cell(r),
              "min. detectable difference": _mdd_cell(r)}
             for r in group.itertuples(index=False)
         ]  # fmt: skip
-        out.append({"title": f"{dataset} / {backbone}: {variant}", "sentences": sentences, "under_trained": untrained,
+        out.append({"title": f"{dataset} / {backbone}: {variant}", "sentences": sentences,
+                    "under_trained": HEAD in states, "backbone_under_trained": BACKBONE in states,
                     "html": html_table(pd.DataFrame(table))})  # fmt: skip
     return out
