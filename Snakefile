@@ -9,6 +9,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from morse.analysis.claims import load_claims
 from morse.config import (
     ConfigError,
     check_device,
@@ -55,6 +56,12 @@ try:
 except ConfigError as error:
     _config_error(error)
 validate(config, "workflow/schemas/config.schema.yaml")
+# The claims registry the report's verdicts test: refused here, before any job, when invalid.
+CLAIMS = config.get("claims") or os.path.join(workflow.basedir, "config", "claims.yaml")
+try:
+    load_claims(CLAIMS)
+except ConfigError as error:
+    _config_error(error)
 
 EXPERIMENT = config["experiment"]
 DATASETS = list(config["datasets"])
@@ -130,3 +137,4 @@ rule all:
     input:
         f"{REPORTS}/index.html",
         f"{RESULTS}/comparisons.csv",
+        "reports/index.html",

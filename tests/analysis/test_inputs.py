@@ -55,7 +55,7 @@ def test_the_report_reads_everything_in_one_call(tmp_path: Path) -> None:
     assert read.refinement is None and set(read.training_logs["variant"]) == {r.variant for r in read.runs}
     assert [p.name for p in read.paths] == ["metrics.csv", "summary.csv", "comparisons.csv",
                                             "empty_counts.csv", DEFAULT_REFERENCE_RESULTS.name,
-                                            "boundary.csv"]  # fmt: skip
+                                            "boundary.csv", "verdicts.csv", "rank_stability.csv"]  # fmt: skip
     (runs[1].parent / "train_log.csv").unlink()
     with pytest.raises(FileNotFoundError, match="run synapse/unet/morse/seed0: .*train_log.csv is missing"):
         read_report_inputs(root, runs, pretrain)

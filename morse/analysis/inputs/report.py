@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from morse.analysis.inputs.answer import AnswerTables, read_answer_tables
 from morse.analysis.inputs.runs import (
     QualitativeSamples,
     Run,
@@ -31,7 +32,8 @@ __all__ = ["ReportInputs", "read_report_inputs"]
 @dataclass(frozen=True)
 class ReportInputs:
     """The report's inputs. ``refinement``: None when the experiment has no ``refinement.csv``;
-    ``paths``: the files the report lists with their SHA-256 (tables, published numbers)."""
+    ``paths``: the files the report lists with their SHA-256 (tables, published numbers);
+    ``answer``: verdicts.csv and rank_stability.csv (each None when absent)."""
 
     tables: Tables
     runs: list[Run]
@@ -41,6 +43,7 @@ class ReportInputs:
     training_logs: pd.DataFrame
     qualitative: QualitativeSamples
     paths: list[Path]
+    answer: AnswerTables
 
 
 def read_report_inputs(
@@ -59,8 +62,10 @@ def read_report_inputs(
     ref_path = Path(reference_results) if reference_results is not None else DEFAULT_REFERENCE_RESULTS
     refinement_path = results_dir / "refinement.csv"
     refinement = read_refinement([refinement_path]) if refinement_path.exists() else None
+    answer = read_answer_tables(results_dir)
     paths = [*tables.paths[:4], *([ref_path] if ref_path.exists() else []), *tables.paths[4:],
-             *([refinement_path] if refinement is not None else [])]  # fmt: skip
+             *([refinement_path] if refinement is not None else []), *answer.paths]  # fmt: skip
     return ReportInputs(tables=tables, runs=variant_runs, pretrain=first_stage, references=references,
                         refinement=refinement, training_logs=read_training_logs(variant_runs),
-                        qualitative=read_qualitative_samples(variant_runs), paths=paths)  # fmt: skip
+                        qualitative=read_qualitative_samples(variant_runs), paths=paths,
+                        answer=answer)  # fmt: skip
