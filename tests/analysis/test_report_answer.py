@@ -149,3 +149,16 @@ def test_the_width_check_fails_on_a_wide_element(tmp_path: Path) -> None:
                     + "x" * 400 + '</td></tr></table><p id="reading">r</p></section></body></html>')  # fmt: skip
     seen = browser.measure(page, tmp_path)
     assert seen["scrollWidth"] > 1280 and seen["wide"]
+
+
+def test_the_reading_counts_states_and_names_where_claims_hold() -> None:
+    from morse.analysis.report.answer import reading
+
+    rows = [("Dice", f"d{i}", state) for i, state in enumerate(["supported"] * 3 + ["contradicted", "not run"])]
+    rows.append(("HD95", "d0", "contradicted"))
+    verdicts = pd.DataFrame([{"label": label, "dataset": d, "backbone": "unet", "state": state}
+                             for label, d, state in rows])  # fmt: skip
+    assert reading(verdicts) == ("Of 6 claim × metric × setting cells: 3 supported, 2 contradicted, 1 not run. "
+                                 "Supported: Dice (3 settings). Contradicted: Dice (d3 / unet); HD95 (d0 / unet).")
+    assert reading(verdicts, ["phantom2d"]).endswith("Phantom data: this tests the pipeline, not the paper.")
+    assert reading(None).startswith("No verdicts: verdicts.csv is not in the results")

@@ -117,16 +117,23 @@ def _comparison(row: Any) -> str:
 
 
 def reading(verdicts: pd.DataFrame | None, phantoms: Sequence[str] = ()) -> str:
-    """The matrix in one sentence: how many cells are in each state."""
+    """The matrix in one line: how many cells are in each state, and which claims are supported
+    or contradicted where (the settings named when at most two, else counted)."""
     if verdicts is None or verdicts.empty:
         return "No verdicts: verdicts.csv is not in the results (run `morse-bench verdicts`)."
     counts = verdicts["state"].astype(str).value_counts()
     parts = [f"{int(counts[s])} {s}" for s in STATES if s in counts]
     text = f"Of {len(verdicts)} claim × metric × setting cells: " + ", ".join(parts) + "."
-    supported = verdicts[verdicts["state"] == "supported"]
-    if len(supported):
-        text += " Supported: " + "; ".join(dict.fromkeys(f"{r.label} ({r.dataset} / {r.backbone})"
-                                                        for r in supported.itertuples(index=False))) + "."  # fmt: skip
+    for state in ("supported", "contradicted"):
+        hit = verdicts[verdicts["state"] == state]
+        where: dict[str, list[str]] = {}
+        for r in hit.itertuples(index=False):
+            settings = where.setdefault(str(r.label), [])
+            if f"{r.dataset} / {r.backbone}" not in settings:
+                settings.append(f"{r.dataset} / {r.backbone}")
+        if where:
+            text += f" {state.capitalize()}: " + "; ".join(
+                f"{label} ({', '.join(s) if len(s) <= 2 else f'{len(s)} settings'})" for label, s in where.items()) + "."
     if phantoms:
         text += " Phantom data: this tests the pipeline, not the paper."
     return text
