@@ -9,6 +9,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from morse.analysis.claims import load_claims
 from morse.config import (
     ConfigError,
     check_device,
@@ -63,6 +64,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 # could replace what was prepared from it.
 if local_source_problem(config):
     _config_error(local_source_problem(config))
+
+# The claims registry the report's verdicts test: refused here, before any job, when invalid.
+CLAIMS = config.get("claims") or os.path.join(workflow.basedir, "config", "claims.yaml")
+try:
+    load_claims(CLAIMS)
+except ConfigError as error:
+    _config_error(error)
 
 EXPERIMENT = config["experiment"]
 DATASETS = list(config["datasets"])
@@ -151,3 +159,4 @@ rule all:
         # after it), not left out while the report keeps its rows
         [f"{d}/{name}" for d in run_dirs() for name in RUN_FILES.split()],
         f"{RESULTS}/budget_metrics.csv",
+        "reports/index.html",

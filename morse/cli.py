@@ -60,10 +60,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _claims_path(args: argparse.Namespace, config: dict[str, Any] | None = None) -> Path | None:
+    """--claims, else the config's ``claims`` key, else None (the shipped config/claims.yaml)."""
+    given = getattr(args, "claims", None) or (config or {}).get("claims")
+    return Path(given) if given else None
+
+
 def cmd_check(args: argparse.Namespace) -> None:
+    from morse.analysis.claims import load_claims
     from morse.config import ConfigError, check_device, load_config
 
     config = load_config(args.config)
+    claims = load_claims(_claims_path(args, config))
     if not args.skip_device_check:
         try:
             check_device(config)
@@ -71,7 +79,7 @@ def cmd_check(args: argparse.Namespace) -> None:
             raise ConfigError(f"{error} (jobs run on another machine, e.g. a cluster? add --skip-device-check)") from None
     print(f"{args.config}: valid; experiment {config['experiment']!r}, "
           f"{len(config['datasets'])} dataset(s), {len(config['backbones'])} backbone(s), "
-          f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s)")
+          f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s); {len(claims)} claim(s)")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -183,19 +191,56 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    from morse.analysis.claims import claim_pairs, load_claims
     from morse.analysis.compare import compare_tables
     from morse.common import atomic_path
 
+    extra = claim_pairs(load_claims(args.claims)) if args.claims else []
     tables = compare_tables(Path(args.metrics), args.reference, args.resamples, args.seed,
                             refinement=args.refinement, runs=args.runs, pretrain_runs=args.pretrain_runs,
                             references=args.references, budget=args.budget,
-                            min_reference_fraction=args.min_reference_fraction)  # fmt: skip
+                            min_reference_fraction=args.min_reference_fraction, extra_pairs=extra)  # fmt: skip
     out = Path(args.out)
     for name, frame in tables.items():  # all computed first: an error leaves no table behind
         with atomic_path(out if name == "comparisons.csv" else out.with_name(name)) as tmp:
             frame.to_csv(tmp, index=False)
     print(f"wrote {len(tables['comparisons.csv'])} comparison rows to {args.out}, and "
           f"{', '.join(n for n in tables if n != 'comparisons.csv')} beside it")
+
+
+def cmd_verdicts(args: argparse.Namespace) -> None:
+    from morse.analysis.claims import load_claims
+    from morse.analysis.inputs.answer import read_verdict_inputs
+    from morse.analysis.ranks import rank_stability
+    from morse.analysis.report.adequacy import adequacy_rows, converged_heads, under_trained
+    from morse.analysis.verdicts import claim_verdicts, scored_arms
+    from morse.common import atomic_path
+    from morse.evaluation.refinement import ALL_STEPS
+
+    claims = load_claims(args.claims)
+    read = read_verdict_inputs(Path(args.results), [Path(p) for p in args.runs])
+    heads = adequacy_rows(read.refinement, read.metrics, converged_heads(read.runs))
+    checked = set() if heads.empty else {
+        (str(d), str(b), str(v)) for d, b, v in
+        heads.loc[heads["step"] == ALL_STEPS, ["dataset", "backbone", "variant"]].itertuples(index=False)}  # fmt: skip
+    verdicts = claim_verdicts(claims, read.comparisons, scored_arms(read.metrics), read.trends,
+                              under_trained(heads), checked)  # fmt: skip
+    ranks = rank_stability(read.metrics, n_resamples=args.resamples, seed=args.seed)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("verdicts.csv", verdicts), ("rank_stability.csv", ranks)):
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    counts = verdicts["state"].value_counts()
+    print(f"wrote {len(verdicts)} verdict rows ({', '.join(f'{n} {s}' for s, n in counts.items())}) and "
+          f"{len(ranks)} rank-stability rows to {out}")
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from morse.analysis.report.index import build_index
+
+    path = build_index(Path(args.reports))
+    print(f"index: {path}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -221,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="YAML experiment config")
     p.add_argument("--skip-device-check", action="store_true",
                    help="do not require a GPU here for device: cuda (the jobs run on another machine)")
+    p.add_argument("--claims", help="claims registry to check (default: the config's `claims`, else "
+                                    "config/claims.yaml)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("list", help="list the registered backbones and variants")
@@ -300,7 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-reference-fraction", type=float, default=0.9,
                    help="config regime.min_reference_fraction: a baseline below this share of its "
                         "published reference Dice is an under-trained backbone")
+    p.add_argument("--claims", help="claims registry: its comparisons between other variants (e.g. MORSE vs "
+                                    "PointRend) are added, in the same Holm family")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("verdicts", help="a verdict per claim x dataset x backbone x metric, and rank stability")
+    p.add_argument("--results", required=True, help="results/<experiment> (metrics.csv, comparisons.csv, ...)")
+    p.add_argument("--runs", nargs="+", required=True, help="run.json of every variant run the config resolves")
+    p.add_argument("--claims", help="claims registry (default config/claims.yaml)")
+    p.add_argument("--out-dir", required=True, help="where verdicts.csv and rank_stability.csv go")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the rankings")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_verdicts)
 
     p = sub.add_parser("report", help="render the self-contained HTML report")
     p.add_argument("--experiment", required=True)
@@ -314,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="config/reference_results.csv")
     p.add_argument("--config-json", type=_json_arg, help="resolved experiment config shown in the report")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("index", help="rewrite reports/index.html: every experiment's verdict matrix, linked")
+    p.add_argument("--reports", default="reports", help="the reports folder (default: reports)")
+    p.set_defaults(func=cmd_index)
     return parser
 
 

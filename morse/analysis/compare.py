@@ -73,17 +73,20 @@ def compare_tables(
     references: Path | None = None,
     budget: Path | None = None,
     min_reference_fraction: float = 0.9,
+    extra_pairs: Sequence = (),
 ) -> dict[str, pd.DataFrame]:
     """Everything the compare step writes, by file name (see the module docstring); computed
     in full before anything is written. ``runs`` / ``pretrain_runs``: the run.json files of the
     variant runs and of the pretrain runs the config resolves; ``references`` defaults to the
-    repository's ``config/reference_results.csv``; without ``budget`` no trend is available."""
+    repository's ``config/reference_results.csv``; without ``budget`` no trend is available;
+    ``extra_pairs``: the claims registry's comparisons between other variants (same Holm family)."""
     frame = read_comparison_metrics(Path(metrics))
     variants = sorted(set(frame["variant"].astype(str))) if "variant" in frame else []
     if reference_variant not in variants:
         raise ValueError(f"--reference {reference_variant!r} is not a variant of {metrics} "
                          f"({', '.join(variants)}); give one of these")
-    comparisons = paired_comparisons(frame, reference_variant=reference_variant, n_resamples=n_resamples, seed=seed)
+    comparisons = paired_comparisons(frame, reference_variant=reference_variant, n_resamples=n_resamples, seed=seed,
+                                     extra_pairs=list(extra_pairs))
     return judge_regime(comparisons, frame, read_refinement([Path(refinement)]) if refinement else None,
                         read_runs(runs), read_runs(pretrain_runs), read_references(references),
                         read_budget_metrics(budget), reference_variant, min_reference_fraction,

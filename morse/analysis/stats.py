@@ -54,6 +54,8 @@ STATS_COLUMNS = [
     "note",
 ]
 EFFECT_SIZE_NAME = "matched-pairs rank-biserial correlation"
+#: A comparison: ((variant, output), (reference variant, reference output)).
+Pair = tuple[tuple[str, str], tuple[str, str]]
 ALPHA = 0.05
 
 __all__ = [
@@ -124,11 +126,12 @@ def _label(variant: str, output: str) -> str:
 
 
 def _comparisons(
-    arms: list[tuple[str, str]], reference_variant: str
-) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """(variant arm, reference arm) pairs: each arm vs reference coarse, then refined vs coarse."""
+    arms: list[tuple[str, str]], reference_variant: str, extra: Sequence[Pair] = ()
+) -> list[Pair]:
+    """(variant arm, reference arm) pairs: each arm vs reference coarse, then refined vs coarse,
+    then the ``extra`` pairs whose two arms are both present (each pair once)."""
     ref_arm = (reference_variant, "coarse")
-    pairs: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    pairs: list[Pair] = []
     if ref_arm in arms:
         pairs += [(arm, ref_arm) for arm in arms if arm != ref_arm]
     for variant in dict.fromkeys(v for v, _ in arms):
@@ -136,6 +139,9 @@ def _comparisons(
             pair = ((variant, "refined"), (variant, "coarse"))
             if pair not in pairs:
                 pairs.append(pair)
+    for pair in ((tuple(v), tuple(r)) for v, r in extra):
+        if pair[0] in arms and pair[1] in arms and pair[0] != pair[1] and pair not in pairs:
+            pairs.append(pair)
     return pairs
 
 
@@ -146,12 +152,15 @@ def paired_comparisons(
     n_resamples: int = 10000,
     seed: int = 0,
     confidence: float = 0.95,
+    extra_pairs: Sequence[Pair] = (),
 ) -> pd.DataFrame:
     """Paired case-level comparisons of every (variant, output) with the reference.
 
     For each dataset x backbone: every (variant, output) other than (reference_variant,
     "coarse") is compared with the reference's coarse output, and for variants with both
-    outputs, refined is compared with coarse. Returns one row per comparison x metric with
+    outputs, refined is compared with coarse; then each of ``extra_pairs`` ((variant, output),
+    (reference variant, reference output)) whose two arms both ran there (e.g. the claims'
+    MORSE vs PointRend), in the same Holm family. Returns one row per comparison x metric with
     the columns of :data:`STATS_COLUMNS` (``note`` explains NaN statistics and dropped data).
     ``better`` is "variant", "reference" or "no difference" at alpha 0.05 after Holm
     adjustment within each dataset x backbone x metric; its direction follows the sign of
@@ -175,7 +184,7 @@ def paired_comparisons(
             )
             table: list[dict] = []
             sds: list[float] = []
-            for var_arm, ref_arm in _comparisons(list(arms), reference_variant):
+            for var_arm, ref_arm in _comparisons(list(arms), reference_variant, extra_pairs):
                 ref = sub.xs(ref_arm, level=["variant", "output"])
                 var = sub.xs(var_arm, level=["variant", "output"])
                 r, v, joined, notes = _pair(ref, var)

@@ -19,11 +19,14 @@ import numpy as np
 import pandas as pd
 
 from morse.analysis.aggregate import empty_counts, summarise
+from morse.analysis.claims import load_claims
 from morse.analysis.compare import judge_regime
 from morse.analysis.inputs.regime import read_budget_metrics
 from morse.analysis.inputs.runs import Run, read_runs
 from morse.analysis.inputs.tables import read_comparison_metrics, read_references, read_refinement
+from morse.analysis.ranks import rank_stability
 from morse.analysis.report import build_report as _build_report
+from morse.analysis.verdicts import claim_verdicts, scored_arms
 from morse.analysis.vocabulary import higher_is_better
 from morse.evaluation.metrics import METRIC_COLUMNS
 
@@ -177,7 +180,8 @@ def make_results(
     metrics.csv comes from :func:`metric_frame` (Dice drawn per row, HD95 5 mm / 4 voxels,
     Boundary IoU half the Dice), summary.csv and empty_counts.csv from the aggregate step's own
     functions with known values set (baseline mean Dice 0.700, Dice SD 0.0123 over seeds, one
-    empty prediction), comparisons.csv from :data:`COMPARISONS`. ``extras`` adds an ablation
+    empty prediction), comparisons.csv from :data:`COMPARISONS`, verdicts.csv and
+    rank_stability.csv from the verdict step's functions. ``extras`` adds an ablation
     variant (its run.json records the ablation point), a refined-vs-coarse comparison, a
     backbone pretraining run folder (two-stage protocol) and boundary.csv.
     """
@@ -201,7 +205,11 @@ def make_results(
     summary.loc[(summary.variant == "baseline") & (summary["class"] == "mean")
                 & (summary.metric == "dice"), "mean"] = 0.7  # fmt: skip
     summary.to_csv(root / "summary.csv", index=False)
-    _comparisons(dataset, extras).to_csv(root / "comparisons.csv", index=False)
+    comparisons = _comparisons(dataset, extras)
+    comparisons.to_csv(root / "comparisons.csv", index=False)
+    # the verdict step's outputs, from its own functions (the shipped claims registry)
+    claim_verdicts(load_claims(), comparisons, scored_arms(metrics)).to_csv(root / "verdicts.csv", index=False)
+    rank_stability(metrics, n_resamples=50).to_csv(root / "rank_stability.csv", index=False)
     empty = empty_counts(metrics)
     empty.loc[0, "empty_prediction"] = 3
     empty.to_csv(root / "empty_counts.csv", index=False)

@@ -56,7 +56,8 @@ def test_the_report_reads_everything_in_one_call(tmp_path: Path) -> None:
     assert [p.name for p in read.paths] == ["metrics.csv", "summary.csv", "comparisons.csv",
                                             "empty_counts.csv", DEFAULT_REFERENCE_RESULTS.name,
                                             "boundary.csv", "backbone_adequacy.csv", "head_adequacy.csv",
-                                            "budget_comparisons.csv", "budget_trends.csv"]  # fmt: skip
+                                            "budget_comparisons.csv", "budget_trends.csv",
+                                            "verdicts.csv", "rank_stability.csv"]  # fmt: skip
     assert read.validation_logs.empty  # no run has a val_log.csv
     (runs[1].parent / "train_log.csv").unlink()
     with pytest.raises(FileNotFoundError, match="run synapse/unet/morse/seed0: .*train_log.csv is missing"):

@@ -35,7 +35,7 @@ def synapse_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
 def test_report_is_complete_and_atomic(synapse_report: tuple[Path, str]) -> None:
     path, html = synapse_report
     assert path.exists() and html.rstrip().endswith("</html>")
-    assert [p.name for p in path.parent.iterdir() if p.is_file()] == ["index.html"]
+    assert sorted(p.name for p in path.parent.iterdir() if p.is_file()) == ["index.html", "verdicts.json"]
     assert not list(path.parent.rglob("*.tmp"))
     assert (path.parent / "figures" / "per_class_scores.svg").exists()
 

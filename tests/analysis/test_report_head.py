@@ -176,6 +176,6 @@ def test_nsd_and_boundary_iou_reach_the_verdict_summary_and_ablations(tmp_path: 
     sentence = next(s for s in _items(verdict) if "[coarse]" in s)
     assert sentence.index("Dice:") < sentence.index("HD95 (mm):") < sentence.index("NSD:") < sentence.index(
         "Boundary IoU:")  # headline order, not alphabetical
-    assert "<h3>Boundary IoU</h3>" in section(html, "per-class")
+    assert "<summary>Boundary IoU</summary>" in section(html, "per-class")  # a collapsible table
     ablations = section(html, "ablations")
     assert "mean NSD [95% CI]" in ablations and "mean Boundary IoU [95% CI]" in ablations

@@ -1,5 +1,6 @@
 # Stage 5-6: aggregate the runs the config resolves (the declared inputs, never a glob of the
-# results folder) into tidy tables; paired statistics against the baseline.
+# results folder) into tidy tables; paired statistics against the baseline (and the claims'
+# other pairs); a verdict per claim and the rank stability of the variants.
 
 
 rule aggregate:
@@ -51,6 +52,7 @@ rule compare:
         pretrain_runs=[f"{d}/run.json" for d in pretrain_dirs()],
         reference=os.path.join(workflow.basedir, "config", "reference_results.csv"),
         budget=budget_metrics,
+        claims=CLAIMS,
     output:
         comparisons=report(
             f"{RESULTS}/comparisons.csv",
@@ -74,4 +76,33 @@ rule compare:
         "--reference {params.reference:q} --refinement {input.refinement:q} "
         "--runs {input.runs:q} --pretrain-runs {input.pretrain_runs:q} "
         "--references {input.reference:q} {params.budget} "
-        "--min-reference-fraction {params.min_fraction} > {log:q} 2>&1"
+        "--min-reference-fraction {params.min_fraction} --claims {input.claims:q} > {log:q} 2>&1"
+
+
+rule verdicts:
+    input:
+        metrics=f"{RESULTS}/metrics.csv",
+        comparisons=f"{RESULTS}/comparisons.csv",
+        refinement=f"{RESULTS}/refinement.csv",  # read from --results (head adequacy)
+        runs=[f"{d}/run.json" for d in run_dirs()],
+        claims=CLAIMS,
+    output:
+        verdicts=report(
+            f"{RESULTS}/verdicts.csv",
+            caption="../report/verdicts.rst",
+            category="Tables",
+        ),
+        ranks=report(
+            f"{RESULTS}/rank_stability.csv",
+            caption="../report/rank_stability.rst",
+            category="Tables",
+        ),
+    log:
+        f"logs/verdicts/{EXPERIMENT}.log",
+    conda:
+        "../envs/morse-bench.yaml"
+    params:
+        results=lambda w, input: os.path.dirname(input.metrics),  # results/<experiment>
+    shell:
+        "morse-bench verdicts --results {params.results:q} --runs {input.runs:q} "
+        "--claims {input.claims:q} --out-dir {params.results:q} > {log:q} 2>&1"

@@ -15,6 +15,8 @@ rule report:
         budget=f"{RESULTS}/budget_comparisons.csv",
         trends=f"{RESULTS}/budget_trends.csv",
         val_logs=validation_logs,
+        verdicts=f"{RESULTS}/verdicts.csv",  # read from --results (the answer at the top)
+        ranks=f"{RESULTS}/rank_stability.csv",
         # exactly the runs the config resolves (never a glob of the results folder)
         runs=[f"{d}/run.json" for d in run_dirs()],
         pretrain_runs=[f"{d}/run.json" for d in pretrain_dirs()],
@@ -24,6 +26,7 @@ rule report:
     output:
         html=report(f"{REPORTS}/index.html", caption="../report/index.rst", category="Report"),
         figures=directory(f"{REPORTS}/figures"),
+        summary=f"{REPORTS}/verdicts.json",  # what reports/index.html shows
     log:
         f"logs/report/{EXPERIMENT}.log",
     conda:
@@ -38,3 +41,20 @@ rule report:
         "--out {output.html:q} --figures {output.figures:q} --reference {input.reference:q} "
         "--runs {input.runs:q} --pretrain-runs {input.pretrain_runs:q} "
         "--config-json {params.config:q} > {log:q} 2>&1"
+
+
+# Every experiment under reports/ in one page: rewritten after this experiment's report (the other
+# experiments' summaries are read as they are; `morse-bench index` rebuilds it by hand).
+rule index:
+    input:
+        f"{REPORTS}/verdicts.json",
+    output:
+        report("reports/index.html", caption="../report/experiments.rst", category="Report"),
+    log:
+        f"logs/index/{EXPERIMENT}.log",
+    conda:
+        "../envs/morse-bench.yaml"
+    params:
+        reports=lambda w, output: os.path.dirname(output[0]),  # reports/
+    shell:
+        "morse-bench index --reports {params.reports:q} > {log:q} 2>&1"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from morse.analysis.inputs.answer import AnswerTables, read_answer_tables
 from morse.analysis.inputs.regime import RegimeTables, read_regime_tables, read_validation_logs
 from morse.analysis.inputs.runs import (
     QualitativeSamples,
@@ -36,7 +37,8 @@ class ReportInputs:
     """The report's inputs. ``refinement``: None when the experiment has no ``refinement.csv``;
     ``regime``: the compare step's regime tables; ``validation_logs``: the ``val_log.csv`` of the
     pretrain and baseline runs that have one; ``paths``: the files the report lists with their
-    SHA-256 (tables, published numbers)."""
+    SHA-256 (tables, published numbers); ``answer``: verdicts.csv and rank_stability.csv (each
+    None when absent)."""
 
     tables: Tables
     runs: list[Run]
@@ -48,6 +50,7 @@ class ReportInputs:
     paths: list[Path]
     regime: RegimeTables
     validation_logs: pd.DataFrame
+    answer: AnswerTables
 
 
 def read_report_inputs(
@@ -67,10 +70,11 @@ def read_report_inputs(
     refinement_path = results_dir / "refinement.csv"
     refinement = read_refinement([refinement_path]) if refinement_path.exists() else None
     regime = read_regime_tables(results_dir)
+    answer = read_answer_tables(results_dir)
     paths = [*tables.paths[:4], *([ref_path] if ref_path.exists() else []), *tables.paths[4:],
-             *([refinement_path] if refinement is not None else []), *regime.paths]  # fmt: skip
+             *([refinement_path] if refinement is not None else []), *regime.paths, *answer.paths]  # fmt: skip
     backbone_runs = [*first_stage, *(r for r in variant_runs if r.variant == REFERENCE_VARIANT)]
     return ReportInputs(tables=tables, runs=variant_runs, pretrain=first_stage, references=references,
                         refinement=refinement, training_logs=read_training_logs(variant_runs),
                         qualitative=read_qualitative_samples(variant_runs), paths=paths, regime=regime,
-                        validation_logs=read_validation_logs(backbone_runs))  # fmt: skip
+                        validation_logs=read_validation_logs(backbone_runs), answer=answer)  # fmt: skip

@@ -18,11 +18,12 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from morse.analysis.inputs.report import read_report_inputs
+from morse.analysis.inputs.report import ReportInputs, read_report_inputs
 from morse.analysis.inputs.runs import Run
 from morse.analysis.inputs.tables import sha256
 from morse.analysis.report import (
     adequacy,
+    answer,
     figures,
     provenance,
     regime,
@@ -30,17 +31,20 @@ from morse.analysis.report import (
     tables,
     wording,
 )
-from morse.analysis.report.format import html_table
+from morse.analysis.report.format import html_table, transposed
 from morse.analysis.summaries.ablation import ablation_points, ablation_summary
 from morse.analysis.summaries.cost import cost_accuracy_summary
-from morse.analysis.vocabulary import output_rank, variant_order
+from morse.analysis.vocabulary import OUTPUT_LABELS, output_rank, variant_order
 from morse.common import atomic_path
 
-__all__ = ["PHANTOM_WARNING", "build_report"]
+__all__ = ["PHANTOM_WARNING", "SUMMARY_NAME", "build_report"]
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 TEMPLATE_NAME = "report.html.j2"
 PHANTOM_WARNING = "phantom data: validates the pipeline, not the paper's claim"
+#: The machine-readable summary written next to index.html (what reports/index.html shows).
+SUMMARY_NAME = "verdicts.json"
+_RUN_KEYS = ["dataset", "backbone", "variant"]
 
 
 def _render(context: dict[str, Any]) -> str:
@@ -65,6 +69,29 @@ def _what_ran(metrics, runs: Sequence[Run], pretrain: Sequence[Run]) -> dict[str
 def _kinds(runs: Sequence[Run]) -> dict[str, str]:
     """dataset -> the dataset kind its runs record (the published numbers name kinds)."""
     return {r.dataset: str(r.info["dataset_kind"]) for r in runs if r.info.get("dataset_kind")}
+
+
+def _answer(read: ReportInputs, phantoms: list[str], generated: str, experiment: str,
+            figures_dir: Path) -> dict[str, Any]:
+    """The report's opening: experiment line, verdict matrix, reading, forest and rank figures."""
+    verdicts, ranks = read.answer.verdicts, read.answer.ranks
+    line = answer.experiment_line(read.runs, read.pretrain, read.tables.metrics)
+    matrix = answer.verdict_matrix(verdicts)
+    reading = answer.reading(verdicts, phantoms)
+    claims = ([] if verdicts is None else
+              verdicts.drop_duplicates("claim")[["label", "statement"]].rename(columns={"statement": "claim"})
+              .to_dict("records"))  # fmt: skip
+    resamples = sorted({int(n) for n in ranks["n_resamples"]}) if ranks is not None and len(ranks) else []
+    return {
+        "line": line, "matrix": matrix, "legend": answer.LEGEND, "reading": reading, "claims": claims,
+        "n_verdicts": 0 if verdicts is None else len(verdicts),
+        "details_html": html_table(answer.verdict_details(verdicts)),
+        "forest": figures.forest_entry(read.tables.comparisons, figures_dir),
+        "rank_figure": figures.rank_entry(ranks, figures_dir),
+        "ranks_html": html_table(answer.rank_summary(ranks)),
+        "n_resamples": " / ".join(map(str, resamples)) or "n/a",
+        "summary": answer.summary_json(experiment, generated, line, matrix, reading, phantoms, verdicts),
+    }  # fmt: skip
 
 
 def build_report(
@@ -98,18 +125,23 @@ def build_report(
     cost = cost_accuracy_summary(data.metrics, variant_runs)
     devices = provenance.distinct(variant_runs, "device")
     ran = _what_ran(data.metrics, variant_runs, first_stage)
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    phantoms = wording.phantom_datasets(ran["datasets"], variant_runs, config)
+    opening = _answer(read, phantoms, generated, experiment, figures_dir)
     context = {
         "experiment": experiment,
-        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": generated,
+        "answer": opening,
+        "output_labels": OUTPUT_LABELS,
         "git_commits": provenance.distinct(variant_runs, "git_commit") or ["n/a"],
         "devices": devices or ["n/a"],
         "protocols": provenance.distinct(variant_runs, "protocol") or ["n/a"],
         "protocol_lines": wording.protocol_lines(variant_runs, first_stage),
         "ran": ran,
-        "phantoms": wording.phantom_datasets(ran["datasets"], variant_runs, config),
+        "phantoms": phantoms,
         "phantom_warning": PHANTOM_WARNING,
-        "head_html": html_table(provenance.head_table(variant_runs)),
-        "train_html": html_table(provenance.config_table(variant_runs, "train")),
+        "head_html": html_table(transposed(provenance.head_table(variant_runs), _RUN_KEYS)),
+        "train_html": html_table(transposed(provenance.config_table(variant_runs, "train"), _RUN_KEYS)),
         "preparation": provenance.preparation_lines(variant_runs),
         "verdict_sentences": wording.verdict_sentences(data.comparisons),
         "verdict_html": html_table(tables.verdict_table(data.comparisons)),
@@ -147,6 +179,9 @@ def build_report(
         "under_trained_sentence": adequacy.UNDER_TRAINED_SENTENCE,
         "backbone_sentence": regime_wording.BACKBONE_SENTENCE,
     }
+    html = _render(context)
+    with atomic_path(out_html.parent / SUMMARY_NAME) as tmp:
+        tmp.write_text(json.dumps(opening["summary"], indent=1, sort_keys=True), encoding="utf-8")
     with atomic_path(out_html) as tmp:
-        tmp.write_text(_render(context), encoding="utf-8")
+        tmp.write_text(html, encoding="utf-8")
     return out_html

@@ -15,8 +15,10 @@ import pandas as pd
 
 from morse.analysis.inputs.runs import QualitativeSamples, Run
 from morse.analysis.plots.ablation import plot_ablations
+from morse.analysis.plots.blob import plot_rank_blobs
 from morse.analysis.plots.boundary import plot_boundary_errors
 from morse.analysis.plots.cost import plot_cost_accuracy
+from morse.analysis.plots.forest import plot_forest
 from morse.analysis.plots.paired import plot_paired_cases
 from morse.analysis.plots.per_class import plot_per_class_scores
 from morse.analysis.plots.qualitative import plot_qualitative
@@ -27,7 +29,8 @@ from morse.analysis.summaries.boundary_rates import boundary_error_rates
 from morse.analysis.summaries.cases import case_means, per_class_points, training_curves
 from morse.analysis.vocabulary import HEADLINE, metric_label, variant_order
 
-__all__ = ["Entry", "ablation_entry", "boundary_entry", "cost_entry", "entry", "main_figures", "training_entry"]
+__all__ = ["Entry", "ablation_entry", "boundary_entry", "cost_entry", "entry", "forest_entry", "main_figures",
+           "rank_entry", "training_entry"]
 
 Entry = dict[str, Any]
 
@@ -150,4 +153,33 @@ def boundary_entry(boundary: pd.DataFrame, ablated: set[tuple[str, str, str]],
         "solid: coarse, dashed: refined; band: range of the per-seed rates. Point refinement "
         "targets the bins near 0 mm." + note,
         plot_boundary_errors(boundary_error_rates(boundary), figures_dir / "boundary_errors"),
+    )
+
+
+def forest_entry(comparisons: pd.DataFrame, figures_dir: Path) -> Entry | None:
+    """The forest plot of every row of comparisons.csv."""
+    if comparisons.empty:
+        return None
+    return entry(
+        "Forest plot of the paired differences",
+        "Every row of comparisons.csv: one panel per metric, one row per comparison (variant "
+        "(output) vs reference (output)); dot: mean paired difference over test cases (seeds "
+        "averaged per case), bar: its 95% bootstrap CI; green: the variant is better, red: the "
+        "reference is better (Holm-adjusted p < 0.05 with the metric's direction), grey: no "
+        "difference. Grey band: ± the minimum difference the row could detect with 80% power; a CI "
+        "inside the band is no evidence of equality.",
+        plot_forest(comparisons, figures_dir / "forest"),
+    )
+
+
+def rank_entry(ranks: pd.DataFrame | None, figures_dir: Path) -> Entry | None:
+    """The blob plot of the bootstrap rank distributions (rank_stability.csv)."""
+    if ranks is None or ranks.empty:
+        return None
+    return entry(
+        "Rank stability",
+        "Per dataset / backbone and metric, each scored output of each variant (x) and its rank on "
+        "bootstrap resamples of the test cases (y, 1 = best): blob area = share of resamples at "
+        "that rank; cross: the rank on the full data (after challengeR's blob plot).",
+        plot_rank_blobs(ranks, figures_dir / "rank_stability"),
     )

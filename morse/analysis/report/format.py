@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["fmt", "fmt_ci", "fmt_p", "html_table", "is_missing", "normalise_name", "slug"]
+__all__ = ["fmt", "fmt_ci", "fmt_p", "html_table", "is_missing", "normalise_name", "slug", "transposed"]
 
 
 def is_missing(value: Any) -> bool:
@@ -61,3 +61,15 @@ def normalise_name(name: Any) -> str:
 def slug(text: str) -> str:
     """A file-name-safe form of a dataset or backbone name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def transposed(frame: pd.DataFrame, keys: list[str], name: str = "setting") -> pd.DataFrame:
+    """One column per row of ``frame`` (headed by its ``keys`` joined with " / "), one row per
+    other column: a table of many settings becomes long instead of wider than the page."""
+    if not len(frame):
+        return frame
+    present = [k for k in keys if k in frame.columns]
+    headers = [" / ".join(str(v) for v in row) for row in frame[present].itertuples(index=False)]
+    body = frame.drop(columns=present).T
+    body.columns = headers
+    return body.rename_axis(name).reset_index()

@@ -15,7 +15,6 @@ from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_miss
 from morse.analysis.report.regime_wording import BACKBONE, adequacy, not_evidence, trend
 from morse.analysis.vocabulary import (
     HEADLINE,
-    OUTPUT_LABELS,
     SUMMARISED,
     digits,
     higher_is_better,
@@ -60,14 +59,14 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
                 "metric": metric_label(metric)
                 + (" (higher is better)" if higher_is_better(metric) else " (lower is better)"),
                 "variant": r.variant,
-                "scored output": OUTPUT_LABELS.get(str(r.output), str(r.output)),
+                "output": str(r.output),
                 "vs": f"{r.reference_variant} ({r.reference_output})",
                 "cases × seeds": f"{r.n_cases} × {r.n_seeds}",
                 "reference mean": fmt(r.mean_reference, k),
                 "variant mean": fmt(r.mean_variant, k),
                 "difference [95% CI]": fmt_ci(r.mean_difference, r.ci_low, r.ci_high, k),
                 "p (Holm)": fmt_p(r.p_holm),
-                "effect size": f"{fmt(r.effect_size, 2)} ({r.effect_size_name})",
+                "rank-biserial r": fmt(r.effect_size, 2),
                 "seed SD": fmt(r.seed_sd, k),
                 "min. detectable difference": fmt(getattr(r, "min_detectable_difference", None), k),
                 "better": better,
