@@ -265,3 +265,69 @@ def write_brats_official(root: Path, n: int = 10, *, year: str = "2021") -> dict
         )
         expected[case] = lab
     return expected
+
+
+# --------------------------------------------------------------------------- ACDC, SSL4MIS's h5 layout
+
+
+def ssl4mis_case(case: str, depth: int = 3, shape: tuple[int, int] = (8, 6)) -> tuple[np.ndarray, np.ndarray]:
+    """A volume (Z, H, W) min-max scaled to [0, 1] and labels 0..3 in which slice ``k`` (from 0)
+    holds the value ``k % 4`` at pixel (0, 0), so stacking order is visible."""
+    rng = np.random.default_rng(int(case[7:10]) * 10 + int(case[-2:]))
+    image = rng.uniform(0, 1, (depth, *shape)).astype(np.float32)
+    image[0, 0, 1], image[-1, 0, 1] = 0.0, 1.0
+    label = rng.integers(0, 4, (depth, *shape)).astype(np.uint8)
+    label[:, 0, 0] = np.arange(depth) % 4
+    return image, label
+
+
+def write_h5(path: Path, **arrays: np.ndarray) -> None:
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value)
+
+
+def write_ssl4mis(root: Path, *, train: tuple[str, ...] = ("patient003", "patient004"),
+                  val: tuple[str, ...] = ("patient002",), test: tuple[str, ...] = ("patient001", "patient007"),
+                  depth: int = 3, flat: bool = False, train_volumes: bool = True,
+                  first_slice: int = 1) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """SSL4MIS's ACDC layout under ``root`` (both frames of each patient; ``flat``: every file in
+    ``root``); training slices numbered from ``first_slice`` and, with ``train_volumes``, the
+    training volumes too (as SSL4MIS ships all 200). Returns case -> (image, label)."""
+    volumes = root if flat else root / "data"
+    slices = root if flat else root / "data" / "slices"
+    cases = {}
+    lines: dict[str, list[str]] = {"train_slices": [], "train": [], "val": [], "test": []}
+    for split, patients in (("train", train), ("val", val), ("test", test)):
+        for patient in patients:
+            for frame in ("frame01", "frame02"):
+                case = f"{patient}_{frame}"
+                cases[case] = image, label = ssl4mis_case(case, depth)
+                lines[split].append(case)
+                if split != "train" or train_volumes:
+                    write_h5(volumes / f"{case}.h5", image=image, label=label)
+                if split == "train":
+                    for k in range(depth):
+                        entry = f"{case}_slice_{k + first_slice}"
+                        write_h5(slices / f"{entry}.h5", image=image[k], label=label[k])
+                        lines["train_slices"].append(entry)
+    for name, entries in lines.items():
+        (root / f"{name}.list").write_text("".join(f"{e}\n" for e in entries[::-1]))  # any order
+    return cases
+
+
+# Real data for tests, next to the repository (never committed): <repo>/../shared/data.
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def shared_data(name: str) -> Path:
+    """``SHARED_DATA / name``, or skip the test saying what is missing."""
+    import pytest
+
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is absent (see that folder's README); this test reads it")
+    return path

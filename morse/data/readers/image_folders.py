@@ -4,7 +4,8 @@ optional field-of-view mask per case, matched by path patterns with a ``{case}``
 Each image is one case of one slice: prepared image (C, 1, H, W), label (1, H, W), FOV (1, H, W).
 RGB images give three channels, grey ones one (an alpha channel is dropped, palette images are
 converted to RGB). Mask pixel values are the raw labels mapped by the ``classes`` table; a
-palette (``P``) mask is read as its palette indices, a 1-bit mask as 0 / 255.
+palette (``P``) mask whose used colours are grey is read by its grey values, one with colours by
+its palette indices (:mod:`morse.data.readers.palette`); a 1-bit mask reads 0 / 255.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from morse.data.errors import DataError, MissingDataError
+from morse.data.readers.palette import PALETTE_MODES, palette_mask
 
 __all__ = [
     "DEFAULT_LAYOUT",
@@ -115,8 +117,11 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_mask(path: Path) -> np.ndarray:
     """(H, W) int64 raw label values; a colour mask must be grey (equal channels), a grey mask
-    with alpha (mode LA) opaque."""
+    with alpha (mode LA) opaque; a palette mask reads its grey values when its used colours are
+    grey, else its indices."""
     img = _open(path)
+    if img.mode in PALETTE_MODES:
+        return palette_mask(img)[0]
     if img.mode == "1":
         img = img.convert("L")
     data = np.asarray(img)

@@ -4,17 +4,24 @@ Sources:
   * ``source: download`` - the organisers' database on the Creatis "Human Heart Project" Girder
     server (public, no registration): the ACDC folder is downloaded as one zip
     (``database/training/patientXXX/...``, ``database/testing/...``).
-  * ``source: local`` + ``path`` - a directory holding ``training/patientXXX/`` (or
-    ``database/training/...``) with ``patientXXX_frameYY.nii.gz``, ``patientXXX_frameYY_gt.nii.gz``
-    and ``Info.cfg`` (``ED``, ``ES``, ``Group``, ...).
+  * ``source: local`` + ``path`` - ``format: nifti``: a directory holding
+    ``training/patientXXX/`` (or ``database/training/...``) with ``patientXXX_frameYY.nii.gz``,
+    ``patientXXX_frameYY_gt.nii.gz`` and ``Info.cfg`` (``ED``, ``ES``, ``Group``, ...); or
+    ``format: ssl4mis``: ACDC as SSL4MIS distributes it, the files the authors' 2D code reads
+    (:mod:`morse.data.readers.ssl4mis`; ``h5py`` needed: the extra ``h5``). Without ``format``
+    the layout found decides.
 
-Prepare: the ED and ES frames of the 100 training patients become separate cases
+Prepare (nifti): the ED and ES frames of the 100 training patients become separate cases
 (``patient001_ED``, ``patient001_ES``); labels kept (RV 1, myocardium 2, LV 3); intensity
-z-scored per case; spacing from the headers. Split (both frames of a patient always together):
-patients stratified by ``Group`` (NOR, MINF, DCM, HCM, RV: 20 each), shuffled within each group
-with ``numpy.random.default_rng(seed)`` (seed 0, groups in sorted order), then ranked by their
-relative position in their group; the first 20 % go to test, the next 10 % to val, the rest to
-train, i.e. 14 / 2 / 4 patients of every group (70 / 10 / 20).
+z-scored per case; spacing from the headers. Prepare (ssl4mis): cases ``patientXXX_frameYY``;
+training cases stacked from their slice files, validation and test cases from their volumes;
+intensity as in the files (min-max per volume) unless ``intensity`` says otherwise; the files
+carry no spacing, so 1 mm is recorded and said in ``dataset.json`` (HD95 in voxels, the paper's
+unit).
+
+Split (both frames of a patient always together): the authors' (SSL4MIS's lists) by default,
+``split: stratified`` for this project's earlier split stratified by ``Group``; see
+:mod:`morse.data.recipes.acdc_split`.
 """
 
 from __future__ import annotations
@@ -23,12 +30,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from morse.data.errors import DataError, MissingDataError
 from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
+from morse.data.prepared.from_ssl4mis import prepare_ssl4mis, ssl4mis_listing
 from morse.data.readers.nifti import RawCase
+from morse.data.readers.ssl4mis import find_root
+from morse.data.recipes.acdc_split import (
+    authors_split,
+    split_request,
+    ssl4mis_splits,
+    stratified_split,
+)
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.archives import fetch_archive
 from morse.data.sources.local import is_local, local_source_dir, record_local_source
@@ -47,7 +60,7 @@ ACDC_CHECKSUM: str | None = None
 CLASS_NAMES = ["background", "right_ventricle", "myocardium", "left_ventricle"]
 LABEL_MAP = {0: 0, 1: 1, 2: 2, 3: 3}
 PHASES = ("ED", "ES")
-SPLIT_DEFAULTS = {"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0}
+FORMATS = ("nifti", "ssl4mis")
 
 _LAYOUT = "training/patientXXX/ with patientXXX_frameYY[_gt].nii.gz and Info.cfg"
 
@@ -76,73 +89,79 @@ def read_info(path: Path) -> dict[str, str]:
     return info
 
 
-def stratified_split(
-    groups: dict[str, str], *, test_fraction: float, val_fraction: float, seed: int
-) -> dict[str, list[str]]:
-    """Patients -> train/val/test, stratified by group (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    keyed = []
-    for group in sorted(set(groups.values())):
-        members = sorted(p for p, g in groups.items() if g == group)
-        for rank, i in enumerate(rng.permutation(len(members))):
-            keyed.append(((rank + 0.5) / len(members), group, members[i]))
-    order = [p for _, _, p in sorted(keyed)]
-    n_test = max(1, round(test_fraction * len(order))) if test_fraction > 0 else 0
-    n_val = max(1, round(val_fraction * len(order))) if val_fraction > 0 else 0
-    return {
-        "test": sorted(order[:n_test]),
-        "val": sorted(order[n_test:n_test + n_val]),
-        "train": sorted(order[n_test + n_val:]),
-    }
+def _detect_format(root: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise DataError(f"acdc: unknown `format` {fmt!r}; use one of {list(FORMATS)}")
+        return fmt
+    if _training_dir(root) is not None:
+        return "nifti"
+    if find_root(root) is not None:
+        return "ssl4mis"
+    raise DataError(
+        f"acdc: {root} holds neither the organisers' NIfTI ({_LAYOUT}) nor SSL4MIS's files "
+        f"(train_slices.list, val.list, test.list, data/slices/*.h5, data/*.h5); fix `path`"
+    )
+
+
+def _local_root(name: str, entry: dict[str, Any]) -> tuple[Path, str]:
+    root = local_source_dir(name, entry, f"the ACDC data ({_LAYOUT}, or SSL4MIS's h5 files)")
+    fmt = _detect_format(root, entry.get("format"))
+    if fmt == "nifti" and _training_dir(root) is None:
+        raise DataError(f"acdc: no {_LAYOUT} found under {root}; fix `path` or `format`")
+    return root, fmt
 
 
 def fetch(name: str, entry: dict[str, Any], raw_dir: Path) -> None:
     """Download and extract the ACDC zip, or check and record a local copy."""
     if is_local(entry):
-        root = local_source_dir(name, entry, f"the ACDC data ({_LAYOUT})")
-        if _training_dir(root) is None:
-            raise DataError(f"acdc: no {_LAYOUT} found under {root}; fix `path`")
-        record_local_source(raw_dir, root, "acdc")
+        root, fmt = _local_root(name, entry)
+        if fmt == "ssl4mis":
+            ssl4mis_listing(root)  # h5py installed, lists readable, every entry has its file
+        record_local_source(raw_dir, root, fmt)
         return
+    if entry.get("format", "nifti") != "nifti":
+        raise DataError(f"acdc: the download is the organisers' NIfTI; `format: {entry['format']}` "
+                        f"needs `source: local` and `path`")
     fetch_archive(entry.get("url") or ACDC_URL, raw_dir, filename=ACDC_FILENAME,
                   checksum=entry.get("checksum") or ACDC_CHECKSUM)
 
 
-def _patient_splits(entry: dict[str, Any], groups: dict[str, str]) -> dict[str, list[str]]:
-    split = entry.get("split", {})
-    if any(k in split for k in SPLIT_NAMES):
-        out = {}
-        for s in SPLIT_NAMES:  # accept patient ids or case ids ("patient001_ED")
-            out[s] = sorted({str(c).split("_")[0] for c in split.get(s, [])})
-        return out
-    params = {**SPLIT_DEFAULTS, **split}
+def _patient_splits(entry: dict[str, Any], groups: dict[str, str]) -> tuple[dict[str, list[str]], str]:
+    """Patients per split and how they were chosen."""
+    strategy, params = split_request(entry.get("split"))
+    if strategy == "lists":  # accept patient ids or case ids ("patient001_ED")
+        return {s: sorted({str(c).split("_")[0] for c in params.get(s, [])}) for s in SPLIT_NAMES}, strategy
+    if strategy == "authors":
+        return authors_split(), strategy
     return stratified_split(groups, test_fraction=params["test_fraction"],
-                            val_fraction=params["val_fraction"], seed=params["seed"])
+                            val_fraction=params["val_fraction"], seed=params["seed"]), strategy
 
 
-def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
-    """ACDC training patients -> ED and ES cases, z-scored, fixed stratified patient split."""
-    root = (local_source_dir(name, entry, f"the ACDC data ({_LAYOUT})") if is_local(entry)
-            else Path(raw_dir))
-    if not root.is_dir():
-        raise MissingDataError(f"raw data directory not found: {root}. Run the fetch step first.")
+def _missing_patient(patient: str, split: str, train_dir: Path, strategy: str) -> MissingDataError:
+    fix = ("the authors' split names all 100 training patients: restore it, or for a partial "
+           "copy set `split: stratified` or list the patients under `split`" if strategy == "authors"
+           else "restore it or remove it from `split` in the config")
+    return MissingDataError(
+        f"acdc: {patient} of the {split!r} split is missing: expected {train_dir / patient}/ "
+        f"with Info.cfg and the ED/ES frames; {fix}"
+    )
+
+
+def _prepare_nifti(name: str, entry: dict[str, Any], root: Path, out_dir: Path) -> DatasetInfo:
     train_dir = _training_dir(root)
     if train_dir is None:
         raise MissingDataError(f"acdc: no {_LAYOUT} found under {root}")
     patients = sorted(p.name for p in train_dir.glob("patient[0-9][0-9][0-9]") if p.is_dir())
     infos = {p: read_info(train_dir / p / "Info.cfg") for p in patients}
     groups = {p: infos[p].get("Group", "unknown") for p in patients}
-    psplits = _patient_splits(entry, groups)
+    psplits, strategy = _patient_splits(entry, groups)
     cases: list[RawCase] = []
     splits: dict[str, list[str]] = {s: [] for s in SPLIT_NAMES}
     for s in SPLIT_NAMES:
         for p in psplits[s]:
             if p not in infos:
-                raise MissingDataError(
-                    f"acdc: patient {p} of the {s!r} split is missing: expected "
-                    f"{train_dir / p}/ with Info.cfg and the ED/ES frames. Restore it or remove "
-                    f"it from `split` in the config."
-                )
+                raise _missing_patient(p, s, train_dir, strategy)
             for phase in PHASES:
                 frame = int(infos[p][phase])
                 img = train_dir / p / f"{p}_frame{frame:02d}.nii.gz"
@@ -161,6 +180,22 @@ def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> D
         class_names=CLASS_NAMES, modalities=["cine-MRI"], label_map=LABEL_MAP, cases=cases,
         regions=entry.get("regions"),
     )
+
+
+def prepare(name: str, entry: dict[str, Any], raw_dir: Path, out_dir: Path) -> DatasetInfo:
+    """ACDC (the organisers' NIfTI or SSL4MIS's h5 files) -> prepared format, the authors' split."""
+    if is_local(entry):
+        root, fmt = _local_root(name, entry)
+    else:
+        root, fmt = Path(raw_dir), "nifti"
+        if not root.is_dir():
+            raise MissingDataError(f"raw data directory not found: {root}. Run the fetch step first.")
+    if fmt == "ssl4mis":
+        listing = ssl4mis_listing(root)
+        splits, split_text = ssl4mis_splits(entry.get("split"), listing)
+        return prepare_ssl4mis(name, entry, listing, out_dir, splits=splits, split_text=split_text,
+                               class_names=CLASS_NAMES)
+    return _prepare_nifti(name, entry, root, out_dir)
 
 
 register_recipe(DatasetRecipe("acdc", 2, fetch, prepare, (__doc__ or "").split("\n")[0]))

@@ -31,6 +31,7 @@ from morse.data.readers.image_folders import (
     read_mask,
     resize_case,
 )
+from morse.data.readers.palette import describe_mask_values
 from morse.data.recipes.generic_settings import generic_intensity
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.local import local_only_dir, record_local_source
@@ -142,8 +143,8 @@ class _Converter:
         if bad:
             raise DataError(
                 f"case {c.case!r}: mask {c.mask} has values {bad[:10]} that are not in `classes` "
-                f"({sorted(self.lut)}); add them to `classes` or fix the mask (JPEG masks blur "
-                f"edges: save masks as PNG)"
+                f"({sorted(self.lut)}); {describe_mask_values(c.mask, bad[:10])}. Add them to "
+                f"`classes` or fix the mask (JPEG masks blur edges: save masks as PNG)"
             )
         return np.array([self.lut[int(v)] for v in values], dtype=np.uint8)[inverse].reshape(raw.shape)
 

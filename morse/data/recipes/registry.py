@@ -1,9 +1,9 @@
 """The registry of dataset recipes: which fetch and prepare functions produce each ``kind``.
 
-Each dataset-kind module in ``morse/data/recipes/`` (all of them but this one and
-:mod:`~morse.data.recipes.generic_settings`) registers one :class:`DatasetRecipe` with
-:func:`register_recipe` when imported; adding a dataset is adding such a module and its ``kind``
-to the schema.
+Each dataset-kind module in ``morse/data/recipes/`` (all of them but this one and the helpers
+:mod:`~morse.data.recipes.generic_settings` and :mod:`~morse.data.recipes.acdc_split`)
+registers one :class:`DatasetRecipe` with :func:`register_recipe` when imported; adding a
+dataset is adding such a module and its ``kind`` to the schema.
 """
 
 from __future__ import annotations

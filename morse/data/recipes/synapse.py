@@ -8,7 +8,8 @@ Sources:
   * ``source: local`` + ``path`` - ``format: nifti``: the raw BTCV NIfTI
     (``RawData/Training/img/img0001.nii.gz``, ``.../label/label0001.nii.gz``), or ``format:
     transunet``: TransUNet's preprocessed files (``train_npz/case0005_slice000.npz`` with keys
-    image, label; ``test_vol_h5/case0001.npy.h5`` with image, label; ``h5py`` needed).
+    image, label; ``test_vol_h5/case0001.npy.h5`` with image, label; ``h5py`` needed: the extra
+    ``h5``).
 
 Prepare: HU clipped to [-125, 275] and scaled to [0, 1]; BTCV labels remapped to 8 organs (all
 other organs -> background); the fixed TransUNet split (18 training / 12 test cases); spacing from
@@ -34,6 +35,7 @@ from morse.data.prepared.format import SPLIT_NAMES, DatasetInfo, write_prepared_
 from morse.data.prepared.from_nifti import prepare_nifti_dataset
 from morse.data.prepared.intensity import normalize_intensity
 from morse.data.prepared.splits import split_cases
+from morse.data.readers.h5 import read_image_label
 from morse.data.readers.nifti import RawCase
 from morse.data.recipes.registry import DatasetRecipe, register_recipe
 from morse.data.sources.archives import extract_archive, fetch_archive
@@ -278,20 +280,6 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"cannot read {path} (corrupt, or no 'image'/'label' keys): {e}") from e
 
 
-def _read_h5(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        import h5py  # optional dependency
-    except ImportError as e:
-        raise DataError(
-            f"reading TransUNet's {path.name} needs the optional package h5py: `pip install h5py`"
-        ) from e
-    try:
-        with h5py.File(path, "r") as f:
-            return np.asarray(f["image"][:]), np.asarray(f["label"][:])
-    except Exception as e:
-        raise DataError(f"cannot read {path} (corrupt, or no 'image'/'label' datasets): {e}") from e
-
-
 def _prepare_transunet(name: str, entry: dict[str, Any], root: Path, out_dir: Path) -> DatasetInfo:
     base = _transunet_dir(root)
     if base is None:
@@ -337,7 +325,7 @@ def _prepare_transunet(name: str, entry: dict[str, Any], root: Path, out_dir: Pa
                     labs.append(check_label(lab, p, c))
                 image, label = np.stack(imgs), np.stack(labs)
             else:
-                image, label = _read_h5(vols[c])
+                image, label = read_image_label(vols[c], "TransUNet's test_vol_h5")
                 if image.ndim != 3 or image.shape != label.shape:
                     raise DataError(f"case {c!r}: {vols[c]} has image {image.shape} / label "
                                     f"{label.shape}; expected matching (Z, Y, X) volumes")

@@ -157,10 +157,10 @@ def test_synapse_transunet_npz(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- acdc
 
 
-def test_acdc_download_prepare_frames_and_split(tmp_path: Path) -> None:
+def test_acdc_download_prepare_frames_and_stratified_split(tmp_path: Path) -> None:
     archive = zip_bytes(acdc_files(per_group=4))
     with serve(FileServer(files={"acdc": archive})) as srv:
-        entry = {"kind": "acdc", "url": srv.url("acdc"), "checksum": sha256(archive)}
+        entry = {"kind": "acdc", "url": srv.url("acdc"), "checksum": sha256(archive), "split": "stratified"}
         _, out = run(tmp_path, "acdc", entry)
     info = read_dataset_info(out)
     assert info.class_names == ["background", "right_ventricle", "myocardium", "left_ventricle"]
@@ -184,7 +184,8 @@ def test_acdc_download_prepare_frames_and_split(tmp_path: Path) -> None:
 def test_acdc_corrupt_nifti_named(tmp_path: Path) -> None:
     archive = zip_bytes(acdc_files(corrupt="patient004"))
     with serve(FileServer(files={"acdc.zip": archive})) as srv:
-        entry = {"kind": "acdc", "url": srv.url("acdc.zip"), "checksum": sha256(archive)}
+        entry = {"kind": "acdc", "url": srv.url("acdc.zip"), "checksum": sha256(archive),
+                 "split": "stratified"}  # 10 of the 100 patients
         with pytest.raises(DataError, match="patient004_frame01.nii.gz"):
             run(tmp_path, "acdc", entry)
     assert not (tmp_path / "data" / "prepared" / "acdc").exists()
