@@ -129,9 +129,9 @@ def test_rerun_is_a_no_op_and_a_changed_hyper_parameter_retrains(tiny_run: Path)
     dry = _snakemake(tiny_run, "--configfile", str(changed), "-n")
     out = dry.stdout + dry.stderr
     assert dry.returncode == 0
-    # only the MORSE run depends on expert_width; the baseline is untouched
-    assert "results/tiny/phantom2d/unet/morse/seed0/model.pt" in out
-    assert "results/tiny/phantom2d/unet/baseline/seed0/model.pt" not in out
+    # only the MORSE run depends on expert_width; the baseline is untouched (no job outputs it)
+    assert "output: results/tiny/phantom2d/unet/morse/seed0/model.pt" in out
+    assert "output: results/tiny/phantom2d/unet/baseline/seed0/model.pt" not in out
 
 
 def test_unknown_config_key_fails_before_any_job(tmp_path: Path) -> None:
@@ -167,7 +167,8 @@ def test_parallel_jobs_write_only_their_declared_outputs(tiny_run: Path) -> None
     logs = {log for row in rows for log in row[3].split(",") if log and log != "-"}
     declared = set(outputs) | logs
     written = {str(path.relative_to(tiny_run)) for path in tiny_run.rglob("*")
-               if path.is_file() and path.parts[len(tiny_run.parts)] not in (".snakemake", "config", "workflow")
+               if path.is_file() and path.parts[len(tiny_run.parts)] not in (".snakemake", "config", "workflow",
+                                                                               "profiles")
                and path.name != "Snakefile"}
     # except the snapshots a training job writes beside its declared outputs (listed in its
     # run.json): declared, they would be deleted before an interrupted job is resumed
@@ -301,16 +302,17 @@ def test_device_cuda_without_a_gpu_fails_before_any_job(tmp_path: Path) -> None:
 
 def test_a_failed_job_shows_its_error_line_and_leaves_no_temporaries(tmp_path: Path) -> None:
     config = tmp_path / "local.yaml"
-    missing = tmp_path / "no such folder"
+    empty = tmp_path / "an empty folder"  # (a missing one stops Snakemake before any job)
+    empty.mkdir()
     config.write_text((ROOT / "config" / "tiny.yaml").read_text().replace(
-        "    kind: phantom2d\n", f"    kind: synapse\n    source: local\n    path: {missing}\n"))
+        "    kind: phantom2d\n", f"    kind: synapse\n    source: local\n    path: {empty}\n"))
     leftover = tmp_path / "data" / "prepared" / ".tmp-0123456789ab-phantom2d"  # of a killed prepare
     (leftover / "images").mkdir(parents=True)
     result = _snakemake(tmp_path, "--configfile", str(config))
     assert result.returncode != 0
     console = result.stdout + result.stderr
-    assert re.search(r"rule fetch failed: morse-bench fetch: error: dataset 'phantom2d': local data directory "
-                     rf"{re.escape(str(missing))} does not exist.*fix `path`.* \(log: logs/fetch/phantom2d\.log\)",
+    assert re.search(rf"rule fetch failed: morse-bench fetch: error: synapse: {re.escape(str(empty))} holds "
+                     r"neither the raw BTCV NIfTI .*fix `path` or `format` \(log: logs/fetch/phantom2d\.log\)",
                      console), console[-3000:]
     assert not leftover.exists() and not list((tmp_path / "data").rglob(".tmp-*"))
 
