@@ -211,20 +211,23 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_verdicts(args: argparse.Namespace) -> None:
     from morse.analysis.claims import load_claims
     from morse.analysis.inputs.answer import read_verdict_inputs
+    from morse.analysis.inputs.regime import read_regime_tables
     from morse.analysis.ranks import rank_stability
-    from morse.analysis.report.adequacy import adequacy_rows, converged_heads, under_trained
+    from morse.analysis.regime.heads import head_verdicts, under_trained
     from morse.analysis.verdicts import claim_verdicts, scored_arms
     from morse.common import atomic_path
-    from morse.evaluation.refinement import ALL_STEPS
 
     claims = load_claims(args.claims)
     read = read_verdict_inputs(Path(args.results), [Path(p) for p in args.runs])
-    heads = adequacy_rows(read.refinement, read.metrics, converged_heads(read.runs))
-    checked = set() if heads.empty else {
-        (str(d), str(b), str(v)) for d, b, v in
-        heads.loc[heads["step"] == ALL_STEPS, ["dataset", "backbone", "variant"]].itertuples(index=False)}  # fmt: skip
+    # the head adequacy the compare step judged (head_adequacy.csv); comparisons.csv's `adequacy`
+    # column, when present, already holds it and the backbone's
+    heads = read_regime_tables(Path(args.results)).heads
+    if heads is None:
+        import pandas as pd
+
+        heads = pd.DataFrame()
     verdicts = claim_verdicts(claims, read.comparisons, scored_arms(read.metrics), read.trends,
-                              under_trained(heads), checked)  # fmt: skip
+                              under_trained(heads), set(head_verdicts(heads)))  # fmt: skip
     ranks = rank_stability(read.metrics, n_resamples=args.resamples, seed=args.seed)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
