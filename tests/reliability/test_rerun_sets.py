@@ -66,7 +66,7 @@ def _copy(finished: tuple[Path, str], tmp_path: Path) -> Path:
 
 
 TRAIN_ALL = {"pretrain": 1, "train": 2, "evaluate": 2, **DOWNSTREAM}
-# one setting of each kind -> the jobs it reruns (README, "What a change reruns")
+# one setting of each kind -> the jobs it reruns (docs/configuration.md, "What a change reruns")
 EDITS: dict[str, tuple[Callable[[str], str], dict[str, int]]] = {
     "nothing": (lambda text: text, {}),
     "evaluation tolerance of the dataset": (_after_split("evaluate: {nsd_tolerance_mm: 1.5}"),
