@@ -18,7 +18,10 @@ from workflow_runner import ROOT, TINY_CONFIG, make_workdir, run_snakemake
 from morse.config import resolved_device
 
 TINY = TINY_CONFIG.read_text()
-DOWNSTREAM = {"aggregate": 1, "compare": 1, "report": 1, "all": 1}  # after any evaluation
+# the report and the index of reports redraw after any edit (the report shows the resolved config)
+REPORT_ONLY = {"report": 1, "index": 1, "all": 1}
+# after any evaluation: the tables, the snapshots' table, the verdicts, the report
+DOWNSTREAM = {"aggregate": 1, "aggregate_budget": 1, "compare": 1, "verdicts": 1, **REPORT_ONLY}
 MORSE_RUN = "results/tiny/phantom2d/unet/morse/seed0"
 
 
@@ -65,19 +68,20 @@ def _copy(finished: tuple[Path, str], tmp_path: Path) -> Path:
     return copy
 
 
-TRAIN_ALL = {"pretrain": 1, "train": 2, "evaluate": 2, **DOWNSTREAM}
+TRAIN_ALL = {"pretrain": 1, "train": 2, "evaluate": 2, "evaluate_budget": 2, **DOWNSTREAM}
 # one setting of each kind -> the jobs it reruns (docs/configuration.md, "What a change reruns")
 EDITS: dict[str, tuple[Callable[[str], str], dict[str, int]]] = {
     "nothing": (lambda text: text, {}),
     "evaluation tolerance of the dataset": (_after_split("evaluate: {nsd_tolerance_mm: 1.5}"),
-                                            {"evaluate": 2, **DOWNSTREAM}),
-    "top-level evaluation setting": (lambda text: text + "evaluate: {slice_batch: 8}\n", {"evaluate": 2, **DOWNSTREAM}),
+                                            {"evaluate": 2, "evaluate_budget": 2, **DOWNSTREAM}),
+    "top-level evaluation setting": (lambda text: text + "evaluate: {slice_batch: 8}\n",
+                                     {"evaluate": 2, "evaluate_budget": 2, **DOWNSTREAM}),
     # the report shows the resolved config, so any edit redraws it, and nothing else
     "dataset variants list that changes nothing": (_after_split("variants: [baseline, morse]"),
-                                                   {"report": 1, "all": 1}),
-    "logging interval under the dataset": (_after_split("train: {log_every: 2}"), {"report": 1, "all": 1}),
+                                                   REPORT_ONLY),
+    "logging interval under the dataset": (_after_split("train: {log_every: 2}"), REPORT_ONLY),
     "head knob of one variant": (_replace("expert_width: 8", "expert_width: 4"),
-                                 {"train": 1, "evaluate": 1, **DOWNSTREAM}),
+                                 {"train": 1, "evaluate": 1, "evaluate_budget": 1, **DOWNSTREAM}),
     "pretraining length": (_replace("pretrain_iterations: 3", "pretrain_iterations: 2"), TRAIN_ALL),
     "split (prepare)": (_replace("test_fraction: 0.5, seed: 0", "test_fraction: 0.5, seed: 1"),
                         {"prepare": 1, **TRAIN_ALL}),
@@ -95,7 +99,7 @@ def test_one_setting_reruns_exactly_what_depends_on_it(edit: str, finished: tupl
 @pytest.mark.slow
 @pytest.mark.skipif(resolved_device("auto") == "cuda", reason="auto resolves to cuda on this machine")
 def test_auto_device_resolving_to_the_same_device_retrains_nothing(finished: tuple[Path, str]) -> None:
-    assert planned_jobs(finished[0], TINY.replace("device: cpu", "device: auto")) == {"report": 1, "all": 1}
+    assert planned_jobs(finished[0], TINY.replace("device: cpu", "device: auto")) == REPORT_ONLY
 
 
 @pytest.mark.slow
@@ -105,12 +109,13 @@ def test_a_deleted_run_file_is_made_again_with_what_follows(finished: tuple[Path
     aside = workdir / "aside"
     (run / "metrics.csv").rename(aside)
     try:
-        assert planned_jobs(workdir) == {"evaluate": 1, **DOWNSTREAM}
+        without_budget = {k: v for k, v in DOWNSTREAM.items() if k != "aggregate_budget"}
+        assert planned_jobs(workdir) == {"evaluate": 1, **without_budget}
     finally:
         aside.rename(run / "metrics.csv")
     run.rename(aside)  # the whole run folder: retrained from its pretraining run, nothing else
     try:
-        assert planned_jobs(workdir) == {"train": 1, "evaluate": 1, **DOWNSTREAM}
+        assert planned_jobs(workdir) == {"train": 1, "evaluate": 1, "evaluate_budget": 1, **DOWNSTREAM}
     finally:
         aside.rename(run)
     assert planned_jobs(workdir) == {}

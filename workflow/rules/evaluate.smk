@@ -46,7 +46,7 @@ rule evaluate_budget:
         gpu=1 if USE_GPU else 0,
     params:
         run_dir=lambda w: RUN_DIR.format(**w),
-        settings=json.dumps(config["evaluate"], sort_keys=True),
+        settings=lambda w: json.dumps(evaluation_settings(config, w.dataset), sort_keys=True),
     shell:
         "morse-bench evaluate-budget --run-dir {params.run_dir:q} --data {input.data:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
