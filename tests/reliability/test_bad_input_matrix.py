@@ -59,7 +59,7 @@ CONFIG_CASES = {
     "ablation value making an unsafe name": (_append("ablations: {knobs: {fusion: ['a b']}}\n"),
                                              r"name 'morse-fusion-a b' is not allowed"),
     "wrong split key": (_edit("split: {test_fraction: 0.5, seed: 0}", "split: {tests: [case_000], seed: 0}"),
-                        r"config key 'datasets\.phantom2d\.split': 'tests' is not one of .*'test_fraction'"),
+                        r"config key 'datasets\.phantom2d\.split': Additional properties.*'tests' was unexpected"),
     "no baseline variant": (_edit("  baseline: {}\n", ""),
                             r"config key 'variants': no 'baseline' variant.*add `baseline: \{\}`"),
     # checks the config alone decides, at `morse-bench check` (not after training)
