@@ -23,7 +23,7 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # small enough for one test node (the profile asks for 8-32 GB, sized for paper-scale jobs)
 TEST_MEMORY_MB = 1500
 WORKFLOW_RULES = ("fetch", "prepare", "pretrain", "train", "evaluate", "evaluate_budget", "aggregate",
-                  "aggregate_budget", "compare", "report")
+                  "aggregate_budget", "compare", "verdicts", "report", "index")
 
 pytestmark = [
     pytest.mark.slurm,
