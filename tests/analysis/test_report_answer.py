@@ -162,3 +162,16 @@ def test_the_reading_counts_states_and_names_where_claims_hold() -> None:
                                  "Supported: Dice (3 settings). Contradicted: Dice (d3 / unet); HD95 (d0 / unet).")
     assert reading(verdicts, ["phantom2d"]).endswith("Phantom data: this tests the pipeline, not the paper.")
     assert reading(None).startswith("No verdicts: verdicts.csv is not in the results")
+
+
+def test_the_rank_section_lists_rankings_in_headline_order(report: tuple[Path, str, Path]) -> None:
+    _, html, root = report
+    ranks = section(html, "ranks")
+    table = ranks.split("<table", 1)[1].split("</table>", 1)[0]
+    metrics = re.findall(r"<td>phantom2d / unet</td>\s*<td>([^<]+)</td>", table)
+    assert metrics == ["Dice", "HD95 (mm)", "NSD", "Boundary IoU"]  # the vocabulary's order, not alphabetical
+    stability = pd.read_csv(root / "rank_stability.csv")
+    dice = stability[(stability["metric"] == "dice") & (stability["rank"] == 1)].sort_values("full_rank")
+    top = dice.iloc[0]
+    assert f"1. {top.variant} ({top.output}) {100 * top.share_first:.0f} %" in table
+    assert "<summary>Blob plot of the rank distributions</summary>" in ranks and "rank_stability.png" in ranks

@@ -1,9 +1,10 @@
-"""Blob plot of the bootstrap rank distribution (after challengeR): per dataset x backbone (rows)
-and metric (columns), one column of blobs per entry (variant, output); a blob's area is the share
+"""Blob plot of the bootstrap rank distribution (after challengeR): per dataset x backbone (a block
+of rows) and metric (two panels per row), one column of blobs per entry (variant, output); a blob's area is the share
 of resamples at that rank, the cross marks the rank on the full data."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from morse.analysis.vocabulary import HEADLINE, metric_label, output_rank, varia
 __all__ = ["blob_figure", "plot_rank_blobs"]
 
 _MAX_AREA = 420.0
+_COLUMNS = 2  # metric panels per row
 
 
 def _entries(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -26,11 +28,15 @@ def blob_figure(ranks: pd.DataFrame) -> Figure:
     """The blob plot of ``rank_stability.csv`` (headline metrics present in it)."""
     metrics = [m for m in HEADLINE if m in set(ranks["metric"].astype(str))] if not ranks.empty else []
     n_entries = len(_entries(ranks)) if not ranks.empty else 1
-    panels, fig, axes = facet_grid(ranks, len(metrics), 0.45 * n_entries + 1.2, 2.6)
-    for row, (dataset, backbone) in enumerate(panels):
+    cols = min(_COLUMNS, len(metrics))
+    per_facet = math.ceil(len(metrics) / cols) if cols else 1
+    panels, fig, axes = facet_grid(ranks, cols, 0.42 * n_entries + 1.3, 0.28 * n_entries + 1.7,
+                                   rows_per_facet=per_facet)  # fmt: skip
+    for facet, (dataset, backbone) in enumerate(panels):
         here = ranks[(ranks["dataset"].astype(str) == dataset) & (ranks["backbone"].astype(str) == backbone)]
-        for col, metric in enumerate(metrics):
-            ax = axes[row, col]
+        for i, metric in enumerate(metrics):
+            col = i % cols
+            ax = axes[facet * per_facet + i // cols, col]
             table = here[here["metric"].astype(str) == metric]
             entries = _entries(table)
             for x, (variant, output) in enumerate(entries):
@@ -48,6 +54,8 @@ def blob_figure(ranks: pd.DataFrame) -> Figure:
             ax.set_title(f"{dataset} / {backbone}: {metric_label(metric)}\nKendall's τ median {tau:.2f}",
                          fontsize="small")  # fmt: skip
             ax.set_ylabel("rank (1 = best)" if col == 0 else "", fontsize="x-small")
+        for i in range(len(metrics), per_facet * cols):  # an odd number of metrics: the last slot is empty
+            axes[facet * per_facet + i // cols, i % cols].set_visible(False)
     return fig
 
 

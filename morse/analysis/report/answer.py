@@ -13,7 +13,7 @@ import pandas as pd
 from morse.analysis.inputs.runs import Run
 from morse.analysis.report.format import fmt, fmt_p, is_missing
 from morse.analysis.verdicts import STATES
-from morse.analysis.vocabulary import digits, metric_label
+from morse.analysis.vocabulary import HEADLINE, digits, metric_label
 
 __all__ = ["LEGEND", "experiment_line", "rank_summary", "reading", "summary_json", "verdict_details",
            "verdict_matrix"]  # fmt: skip
@@ -161,8 +161,10 @@ def rank_summary(ranks: pd.DataFrame | None) -> pd.DataFrame:
     if ranks is None or ranks.empty:
         return pd.DataFrame()
     first = ranks[ranks["rank"].astype(int) == 1]
+    first = first.assign(_m=first["metric"].astype(str).map(lambda m: (HEADLINE.index(m) if m in HEADLINE else
+                                                                     len(HEADLINE), m)))  # fmt: skip
     out = []
-    for (d, b, m), group in first.groupby(["dataset", "backbone", "metric"], sort=True):
+    for (d, b, _, m), group in first.groupby(["dataset", "backbone", "_m", "metric"], sort=True):
         group = group.sort_values(["full_rank", "mean_rank"])
         order = ", ".join(f"{int(r.full_rank)}. {r.variant} ({r.output}) {100 * float(r.share_first):.0f} %"
                           for r in group.itertuples(index=False))  # fmt: skip
@@ -170,7 +172,7 @@ def rank_summary(ranks: pd.DataFrame | None) -> pd.DataFrame:
         out.append({"setting": f"{d} / {b}", "metric": metric_label(str(m)),
                     "full-data ranking (share of resamples ranked first)": order,
                     "Kendall's τ median [2.5 %]": f"{fmt(top.kendall_tau_median, 2)} [{fmt(top.kendall_tau_low, 2)}]",
-                    "cases": int(top.n_cases), "resamples": int(top.n_resamples)})  # fmt: skip
+                    "cases": int(top.n_cases)})  # fmt: skip
     return pd.DataFrame(out)
 
 
