@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", required=True)
         p.add_argument("--data", required=True, help="prepared dataset directory")
         p.add_argument("--settings", type=_json_arg,
-                       help="evaluation settings as JSON (e.g. {\"slice_batch\": 16}); default: run.json's")
+                       help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"window_batch\": 4}); "
+                            "default: run.json's")
         if name == "evaluate":
             p.add_argument("--split", choices=("test", "val"), default="test",
                            help="the cases to score: test (default) or val, for choosing settings without "
