@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", required=True)
         p.add_argument("--data", required=True, help="prepared dataset directory")
         p.add_argument("--settings", type=_json_arg,
-                       help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"nsd_tolerance_mm\": 2}), "
+                       help="evaluation settings as JSON (e.g. {\"slice_batch\": 16, \"window_batch\": 4, \"nsd_tolerance_mm\": 2}), "
                             "replacing those recorded in run.json; what Snakemake passes: the dataset's current ones")
         if name == "evaluate":
             p.add_argument("--split", choices=("test", "val"), default="test",

@@ -93,7 +93,7 @@ def test_run_json_records_provenance(tiny_run: Path) -> None:
     # what the report needs to tell runs of different machines apart, and what evaluate checks
     assert run["machine"]["cpu_capability"] and run["machine"]["cpu_model"] and run["machine"]["blas"]
     assert run["data"]["name"] == "phantom2d" and run["data"]["class_names"][0] == "background"
-    assert run["train"]["log_every"] == 1 and run["evaluate"] == {"slice_batch": 16}  # recorded
+    assert run["train"]["log_every"] == 1 and run["evaluate"] == {"slice_batch": 16, "window_batch": 4}  # recorded
 
 
 @pytest.mark.slow

@@ -22,13 +22,13 @@ from morse.common import atomic_path
 from morse.data.prepared.format import mask_outside_fov
 from morse.engine.evaluate import (
     METRICS_CSV_COLUMNS,
+    inference_batch,
     load_model,
     metric_rows,
     metrics_frame,
     open_run,
     predict_case,
     scored_case,
-    slice_batch,
 )
 
 BUDGET_COLUMNS = [*METRICS_CSV_COLUMNS, "iteration", "total_iteration"]
@@ -48,7 +48,7 @@ def evaluate_budget(run_dir: Path, data_root: Path, threads: int = 1, progress: 
     if missing:
         raise FileNotFoundError(f"{run_dir}: snapshot {missing[0]} listed in run.json is missing; "
                                 "retrain the run (snakemake --forcerun train) to write its snapshots again")
-    batch = slice_batch(run, settings)
+    batch = inference_batch(run, settings)
     rows: list[dict[str, Any]] = []
     for snapshot in tqdm(snapshots, desc=f"budget {run_dir.name}", disable=not progress):
         model, device = load_model(run, info, run_dir / snapshot["file"])

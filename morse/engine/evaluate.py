@@ -82,9 +82,15 @@ def load_model(run: dict[str, Any], info: DatasetInfo, weights: Path) -> tuple[S
     return model, device
 
 
-def slice_batch(run: dict[str, Any], settings: dict[str, Any] | None = None) -> int:
-    """Slices per forward pass of the 2D inference: ``settings`` over the run's ``evaluate``."""
-    return int({**run.get("evaluate", {}), **(settings or {})}.get("slice_batch", 16))
+#: Inputs per forward pass of the whole-volume inference, by default: slices (2D), windows (3D).
+DEFAULT_BATCH = {"slice_batch": 16, "window_batch": 4}
+
+
+def inference_batch(run: dict[str, Any], settings: dict[str, Any] | None = None) -> int:
+    """Inputs per forward pass of the run's inference, ``settings`` over the run's ``evaluate``:
+    ``slice_batch`` slices in 2D, ``window_batch`` sliding windows in 3D."""
+    key = "window_batch" if run["spatial_dims"] == 3 else "slice_batch"
+    return int({**run.get("evaluate", {}), **(settings or {})}.get(key, DEFAULT_BATCH[key]))
 
 
 def scored_case(data_root: Path, case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -98,12 +104,13 @@ def predict_case(
     overwritten: bool = False, refine: bool = True,
 ) -> dict[str, np.ndarray]:
     """Whole-volume labels of one case: slice-wise in 2D, sliding windows in 3D (the run's patch
-    size, overlap :data:`SLIDING_WINDOW_OVERLAP`); see the two inference functions."""
+    size, overlap :data:`SLIDING_WINDOW_OVERLAP`), ``batch`` slices or windows per forward pass
+    (:func:`inference_batch`); see the two inference functions."""
     network_size = tuple(run["train"]["patch_size"])
     amp = run["train"].get("amp", False)
     if run["spatial_dims"] == 3:
         return predict_volume_3d(model, image, network_size, device, overlap=SLIDING_WINDOW_OVERLAP,
-                                 amp=amp, overwritten=overwritten, refine=refine)
+                                 sw_batch_size=batch, amp=amp, overwritten=overwritten, refine=refine)
     return predict_volume_2d(model, image, network_size, device, batch, amp, overwritten=overwritten,
                              refine=refine)
 
@@ -149,7 +156,7 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
         remove_stale_temporaries(run_dir / name)  # of an earlier, killed evaluation
     run, info, cases = open_run(run_dir, data_root, split, settings)
     model, device = load_model(run, info, run_dir / "model.pt")
-    batch = slice_batch(run, settings)
+    batch = inference_batch(run, settings)
 
     rows: list[dict[str, Any]] = []
     boundary_rows: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ import torch
 
 from morse.data.prepared.format import DatasetInfo, mask_outside_fov
 from morse.engine.checkpoint import rng_state, set_rng_state
-from morse.engine.evaluate import predict_case, scored_case, slice_batch
+from morse.engine.evaluate import inference_batch, predict_case, scored_case
 from morse.evaluation.convergence import validation_plateau
 from morse.evaluation.metrics import case_dice
 from morse.method import Segmenter
@@ -75,7 +75,7 @@ def validation_dice(model: Segmenter, run: dict[str, Any], data_root: Path, info
         dice: list[float] = []
         for case in info.splits["val"]:
             image, label, fov = scored_case(data_root, case)
-            predictions = predict_case(model, run, image, device, slice_batch(run), refine=False)
+            predictions = predict_case(model, run, image, device, inference_batch(run), refine=False)
             mask_outside_fov(fov, label, predictions)
             rows = case_dice(predictions["coarse"], label, info.class_names, info.regions)
             dice.extend(row["dice"] for row in rows)

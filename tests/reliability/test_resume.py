@@ -122,26 +122,33 @@ def _evaluate(run_dir: Path, data: Path) -> bytes:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_equals_uninterrupted_cli(tiny_prepared: Path, tmp_path: Path) -> None:
-    run = make_run("morse", iterations=40, checkpoint_every=2, log_every=1)
+def test_sigkill_then_rerun_equals_uninterrupted_cli(tiny_prepared_val: Path, tmp_path: Path) -> None:
+    # with a validation case: the validation rows and the snapshots must survive the kill too
+    data = tiny_prepared_val
+    run = make_run("morse", iterations=40, checkpoint_every=2, log_every=1, validate_every=2)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference = subprocess.Popen(_train_cmd(run, tiny_prepared, straight), env=workflow_env(),
+    reference = subprocess.Popen(_train_cmd(run, data, straight), env=workflow_env(),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    proc = subprocess.Popen(_train_cmd(run, tiny_prepared, killed), env=workflow_env(),
+    proc = subprocess.Popen(_train_cmd(run, data, killed), env=workflow_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_then_kill(proc, killed / "checkpoint.pt")
     assert not (killed / "model.pt").exists()
-    again = subprocess.run(_train_cmd(run, tiny_prepared, killed), env=workflow_env(),
+    again = subprocess.run(_train_cmd(run, data, killed), env=workflow_env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
 
-    assert json.loads((killed / "run.json").read_text())["resumed_from_iteration"] >= 2
+    record = json.loads((killed / "run.json").read_text())
+    assert record["resumed_from_iteration"] >= 2
     assert_same_weights(straight / "model.pt", killed / "model.pt")
     assert_same_log(straight / "train_log.csv", killed / "train_log.csv")
+    assert (straight / "val_log.csv").read_bytes() == (killed / "val_log.csv").read_bytes()
+    assert [s["iteration"] for s in record["snapshots"]] == [10, 20, 30, 40]
+    for snapshot in record["snapshots"]:
+        assert_same_weights(straight / snapshot["file"], killed / snapshot["file"])
     assert not list(killed.glob(".tmp-*")) and not (killed / "checkpoint.pt").exists()
-    assert _evaluate(straight, tiny_prepared) == _evaluate(killed, tiny_prepared)
+    assert _evaluate(straight, data) == _evaluate(killed, data)
 
 
 def _snakemake(workdir: Path, *args: str, popen: bool = False):
