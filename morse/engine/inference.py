@@ -63,7 +63,9 @@ def predict_volume_2d(
             else:
                 maps = logits[..., : size[0], : size[1]].argmax(1, keepdim=True).float()
             if (height, width) != tuple(network_size):
-                maps = F.interpolate(maps, size=(height, width), mode="nearest")
+                # pixel-centre nearest, as the image was resized (align_corners=False); torch's
+                # "nearest" (floor) shifts thin structures by up to half a pixel
+                maps = F.interpolate(maps, size=(height, width), mode="nearest-exact")
             if name == "overwritten":
                 outputs[name][:, first:first + slice_batch] = maps.transpose(0, 1).cpu().numpy() > 0
             else:

@@ -58,7 +58,7 @@ class SliceDataset(CaseArrayCache, Dataset):
     ``dataset[i]`` (or ``dataset[(i, sample_seed)]``, as produced by
     :class:`~morse.data.loading.sampling.EpochShuffleSampler`) returns ``{"image": float32
     (C, H, W), "label": int64 (H, W), "case": str, "slice": int}`` with ``(H, W) == patch_size``:
-    the slice is resized if needed (image bicubic, label nearest), then augmented
+    the slice is resized if needed (image bicubic, label nearest at pixel centres), then augmented
     (``"rot90_flip"``, ``"rotate"`` in [-20, 20] degrees, or ``"none"``). Plain integer indexing
     draws augmentations from the dataset's own random state (``seed``). With ``num_classes``,
     every case's label is checked once, when first loaded, to lie in ``[0, num_classes)``
@@ -84,10 +84,13 @@ class SliceDataset(CaseArrayCache, Dataset):
                 f"augment='rot90_flip' needs a square patch_size (a 90-degree rotation swaps H "
                 f"and W), got {self.patch_size}; use augment='rotate' or 'none'"
             )
+        # "nearest-exact" samples the label at pixel centres, where align_corners=False puts the
+        # image's samples; torch's "nearest" takes floor(i * scale) and shifts the label by up to
+        # half a pixel against the image at non-integer scales.
         self._resize = Resized(
             keys=_KEYS,
             spatial_size=self.patch_size,
-            mode=("bicubic", "nearest"),
+            mode=("bicubic", "nearest-exact"),
             align_corners=(False, None),
         )
         self._augment = Compose(augs) if augs else None

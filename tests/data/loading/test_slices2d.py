@@ -106,3 +106,22 @@ def test_workers_give_the_same_batches(tiny_prepared: Path, train_cases: list[st
     a = list(itertools.islice(infinite_loader(ds, batch_size=2, seed=3, num_workers=2), 6))
     b = list(itertools.islice(infinite_loader(ds, batch_size=2, seed=3, num_workers=0), 6))
     assert all(torch.equal(x["image"], y["image"]) for x, y in zip(a, b, strict=True))
+
+
+def test_resized_label_stays_on_the_resized_image(tmp_path: Path) -> None:
+    # A 20 x 20 slice enlarged to 48 x 48: label and image must stay aligned. torch's "nearest"
+    # (floor) moved the label half a target pixel against the bicubic image at such scales.
+    from morse.data.prepared.format import DatasetInfo, write_prepared_dataset
+
+    yy, xx = np.mgrid[:20, :20]
+    label = (np.hypot(yy - 8.3, xx - 11.6) < 4.5).astype(np.uint8)
+    info = DatasetInfo(name="disc", spatial_dims=2, modalities=["image"], class_names=["background", "disc"],
+                       splits={"train": ["disc"], "test": []}, spacing={"disc": [1.0, 1.0, 1.0]})
+    write_prepared_dataset(tmp_path / "disc", info, [("disc", label[None, None].astype(np.float32), label[None])])
+    sample = SliceDataset(tmp_path / "disc", ["disc"], (48, 48), augment="none")[0]
+    weights = {"label": sample["label"].numpy().astype(float), "image": sample["image"][0].numpy().clip(0, None)}
+    grid = np.mgrid[:48, :48]
+    centre = {k: [(grid[a] * w).sum() / w.sum() for a in (0, 1)] for k, w in weights.items()}
+    np.testing.assert_allclose(centre["label"], centre["image"], atol=0.15)
+    # and both where the disc is: (8.3, 11.6) source pixels -> (i + 0.5) * 2.4 - 0.5 target pixels
+    np.testing.assert_allclose(centre["label"], [(8.3 + 0.5) * 2.4 - 0.5, (11.6 + 0.5) * 2.4 - 0.5], atol=0.3)

@@ -101,6 +101,15 @@ def test_list_entry_without_its_file(tmp_path: Path) -> None:
 
 
 @h5py_missing
+def test_slice_missing_from_the_numbering(tmp_path: Path) -> None:
+    write_ssl4mis(tmp_path / "ACDC", depth=4)
+    listed = (tmp_path / "ACDC" / "train_slices.list").read_text().replace("patient004_frame02_slice_3\n", "")
+    (tmp_path / "ACDC" / "train_slices.list").write_text(listed)
+    fails(tmp_path, entry(tmp_path / "ACDC"), MissingDataError,
+          r"patient004_frame02: train_slices\.list lists slices 1-4 without patient004_frame02_slice_3")
+
+
+@h5py_missing
 def test_slice_whose_shape_differs_from_its_volume(tmp_path: Path) -> None:
     write_ssl4mis(tmp_path / "ACDC")
     bad = tmp_path / "ACDC" / "data" / "slices" / "patient003_frame02_slice_2.h5"
