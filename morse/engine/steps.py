@@ -57,6 +57,7 @@ def training_step(
         group["lr"] = lr
     image = batch["image"].to(device, non_blocking=True)
     label = batch["label"].to(device, non_blocking=True)
+    model.point_loss_reaches_backbone = iteration >= head.head_warmup
     with autocast(device, settings["amp"]):
         coarse_logits, aux_losses = model(image, label)
     coarse_loss = coarse_loss_fn(coarse_logits.float(), label)

@@ -92,6 +92,9 @@ class HeadConfig:
     point_loss_schedule: str = "ramp"
     point_loss_weight: float = 1.0
     gate_resolution: str = "full"
+    # joint iterations at the start during which the point loss trains the head only: its
+    # gradient does not reach the backbone (0: from the first iteration, as the authors' code)
+    head_warmup: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("head_type", self.head_type, HEADS)
@@ -118,6 +121,7 @@ class HeadConfig:
         _check_choice("point_loss_schedule", self.point_loss_schedule, SCHEDULES)
         _check_float("point_loss_weight", self.point_loss_weight, 0.0)
         _check_choice("gate_resolution", self.gate_resolution, GATE_RESOLUTIONS)
+        _check_int("head_warmup", self.head_warmup, 0)
         if self.gate_resolution != "full" and self.fusion != "dense":
             raise ValueError(
                 "HeadConfig.gate_resolution='coarse' only applies to fusion='dense' (the per-pixel "
@@ -146,8 +150,12 @@ class HeadConfig:
         return count, count - 1 if self.max_dropped_experts is None else self.max_dropped_experts
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of all fields (for run.json and checkpoints)."""
-        return dataclasses.asdict(self)
+        """Plain dict of the fields (for run.json and checkpoints). ``head_warmup`` only when set:
+        runs made before it existed keep their identity."""
+        values = dataclasses.asdict(self)
+        if values["head_warmup"] == 0:
+            del values["head_warmup"]
+        return values
 
 
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -40,6 +40,8 @@ class Segmenter(nn.Module):
         self.fusion: nn.Module | None = None
         self.point_head: nn.Module | None = None
         self.point_stats: dict[str, torch.Tensor] = {}
+        # False during the head warm-up: the point loss then trains the head only
+        self.point_loss_reaches_backbone = True
         self.backbone_memory_format = torch.contiguous_format
         if not head.has_head:
             return
@@ -141,6 +143,9 @@ class Segmenter(nn.Module):
         self, coarse: torch.Tensor, features: list[torch.Tensor], target: torch.Tensor
     ) -> torch.Tensor:
         cfg = self.head_config
+        if not self.point_loss_reaches_backbone:
+            features = [f.detach() for f in features]
+            coarse = coarse.detach()
         dense = self._dense_features(features)
         with torch.no_grad():
             coords = importance_sample_points(

@@ -172,3 +172,50 @@ def test_invalid_expert_settings_are_rejected(toy_backbone):
     model = Segmenter(toy_backbone(2), 3, resolve_head_config("morse", SMALL)).train()
     with pytest.raises(ValueError, match="target"):
         model(torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("variant", ["pointrend", "morse"])
+def test_head_warmup_keeps_the_point_loss_out_of_the_backbone(variant, toy_backbone):
+    """During the warm-up the point loss trains the head only: no backbone parameter receives
+    a gradient from it; afterwards every backbone parameter on its path does."""
+    image, target = synthetic_batch(2, size=8)
+    grads = {}
+    for reaches in (False, True):
+        torch.manual_seed(0)
+        model = Segmenter(toy_backbone(2), 3, resolve_head_config(variant, {**SMALL, "head_warmup": 10}))
+        model.train()
+        model.point_loss_reaches_backbone = reaches
+        _, aux = model(image, target)
+        aux["point_ce"].backward()
+        backbone = [p.grad for p in model.backbone.parameters()]
+        head = [p.grad for p in model.point_head.parameters()]
+        assert any(g is not None and g.abs().sum() > 0 for g in head)  # the head learns either way
+        grads[reaches] = [0.0 if g is None else float(g.abs().sum()) for g in backbone]
+    assert grads[False] == [0.0] * len(grads[False])
+    assert all(g > 0 for g in grads[True])  # every backbone layer feeds the head's inputs
+
+
+def test_head_warmup_is_left_out_of_the_run_record_when_zero():
+    """Runs made before the option existed keep their recorded head, hence their identity."""
+    assert "head_warmup" not in resolve_head_config("morse").to_dict()
+    assert resolve_head_config("morse", {"head_warmup": 150}).to_dict()["head_warmup"] == 150
+    with pytest.raises(ValueError, match="head_warmup"):
+        resolve_head_config("morse", {"head_warmup": -1})
+
+
+def test_training_step_ends_the_warmup_at_its_iteration(toy_backbone, tmp_path):
+    from morse.engine.steps import build_optimizer, training_step
+
+    settings = {"iterations": 20, "lr": 0.01, "lr_power": 0.9, "lr_end_factor": 0.1, "amp": False,
+                "momentum": 0.9, "weight_decay": 0.0}
+    run = {"dataset": "toy", "backbone": "toy", "variant": "morse", "seed": 0, "train": settings}
+    head = resolve_head_config("morse", {**SMALL, "head_warmup": 10})
+    model = Segmenter(toy_backbone(2), 3, head).train()
+    image, target = synthetic_batch(2, size=8)
+    optimizer = build_optimizer(model, settings)
+    reached = {}
+    for iteration in (0, 9, 10, 19):
+        training_step(run, model, optimizer, CoarseLoss(), head, {"image": image, "label": target},
+                      iteration, torch.device("cpu"), tmp_path / "last.pt")
+        reached[iteration] = model.point_loss_reaches_backbone
+    assert reached == {0: False, 9: False, 10: True, 19: True}
