@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 from fake_results import build_report, judge, make_results, section
 
@@ -45,8 +46,15 @@ def _report(tmp_path: Path, fixed: int, broken: int, mdd: bool = True, plateau: 
     if plateau is not None:
         _edit_run(root, "morse", point_loss_plateau={"converged": plateau, "relative_change": 0.01,
                                                      "relative_change_se": 0.04, "threshold": 0.05})
+    comparisons = pd.read_csv(root / "comparisons.csv")
+    # the fixture's p-values (0.031, ...) need more than its 2 cases (a two-sided Wilcoxon test
+    # reaches p < 0.05 from 6) and a rank effect with the difference's sign: the verdict reads both
+    comparisons["n_cases"] = 8
+    comparisons["effect_size"] = 0.5 * np.sign(comparisons["mean_difference"])
+    worse = (comparisons["metric"] == "hd95_mm") & (comparisons["output"] == "refined")
+    comparisons.loc[worse, ["p_value", "p_holm"]] = [0.01, 0.04]  # "reference" better needs p_holm < 0.05
+    comparisons.to_csv(root / "comparisons.csv", index=False)
     if mdd:
-        comparisons = pd.read_csv(root / "comparisons.csv")
         comparisons["min_detectable_difference"] = [0.04567, 0.05, 1.234, 2.0]
         comparisons["mdd_alpha"] = [0.025, 0.05, 0.025, 0.05]
         comparisons.to_csv(root / "comparisons.csv", index=False)

@@ -27,6 +27,7 @@ from morse.analysis.report.regime_wording import (
     not_evidence,
     trend_phrase,
 )  # fmt: skip
+from morse.analysis.verdicts import decide
 from morse.analysis.vocabulary import (
     HEADLINE,
     METRICS,
@@ -120,6 +121,18 @@ def detectable(row: Any) -> str:
     return f"this experiment could have detected differences of at least {fmt(mdd, digits(metric))} {unit}{at}"
 
 
+def _state_words(row: Any, variant: str) -> str:
+    """The verdict words of one comparison row, from :func:`morse.analysis.verdicts.decide` (the
+    one rule of verdicts.csv and the verdict matrix), with the metric's own direction as the claim."""
+    metric = str(row.metric)
+    verdict = decide(row.mean_difference, row.p_holm, "higher" if higher_is_better(metric) else "lower",
+                     metric=metric, n_cases=getattr(row, "n_cases", None),
+                     rank_effect=getattr(row, "effect_size", None))  # fmt: skip
+    if verdict.state == "not evidence":
+        return f"no test ({verdict.reason.split(':')[0]})"
+    return {"supported": f"{variant} better", "contradicted": "baseline better"}.get(verdict.state, "no difference")
+
+
 def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
     """One plain sentence per MORSE-vs-baseline comparison group; a group whose ``adequacy`` is
     an under-trained backbone (or, for the refined output, head) gets no better/worse verdict,
@@ -145,8 +158,7 @@ def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
             continue
         parts = []
         for r in group.itertuples(index=False):
-            verdict = {"variant": f"{variant} better", "reference": "baseline better"}.get(
-                str(r.better), "no difference")
+            verdict = _state_words(r, str(variant))
             trend = trend_phrase(r)
             verdict += f" at this budget; {trend}" if trend else ""
             parts.append(f"{metric_label(str(r.metric))}: {verdict} "
