@@ -300,3 +300,28 @@ def test_channels_last_run_resumes_exactly_and_tracks_the_standard_run(
     for name, value in standard.items():
         if value.is_floating_point():
             torch.testing.assert_close(fast[name], value, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def _backbone_weights(path: Path) -> dict[str, torch.Tensor]:
+    weights = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    return {k: v for k, v in weights.items() if k.startswith("backbone.")}
+
+
+def test_a_head_in_warmup_leaves_the_backbone_as_the_baselines(tiny_prepared: Path, tmp_path: Path) -> None:
+    """While the point loss does not reach the backbone, a head variant's backbone trains exactly
+    as the baseline's (the head's random draws use no generator the backbone's training reads);
+    with the point loss reaching it from the first iteration, it does not."""
+    baseline = make_run("baseline", iterations=3)
+    train_run(baseline, tiny_prepared, tmp_path / "baseline", progress=False)
+    reference = _backbone_weights(tmp_path / "baseline" / "model.pt")
+    for warmup, equal in ((1000, True), (0, False)):
+        head = {"point_loss_schedule": "constant", "head_warmup": warmup, "expert_width": 8}
+        config = yaml.safe_load(TINY_CONFIG.read_text())
+        config.update(datasets={"phantom": {"kind": "phantom2d"}}, protocol="single_stage",
+                      method={**config.get("method", {}), **head})
+        config["train"].update({"iterations": 3, "patch_size": [32, 32]})
+        run = run_config(validate_config(config), "phantom", "unet", "morse", 0)
+        train_run(run, tiny_prepared, tmp_path / f"warmup{warmup}", progress=False)
+        weights = _backbone_weights(tmp_path / f"warmup{warmup}" / "model.pt")
+        same = all(torch.equal(weights[k], reference[k]) for k in reference)
+        assert same == equal, f"head_warmup {warmup}: backbone equal to the baseline's is {same}"
