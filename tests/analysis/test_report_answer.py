@@ -175,3 +175,19 @@ def test_the_rank_section_lists_rankings_in_headline_order(report: tuple[Path, s
     top = dice.iloc[0]
     assert f"1. {top.variant} ({top.output}) {100 * top.share_first:.0f} %" in table
     assert "<summary>Blob plot of the rank distributions</summary>" in ranks and "rank_stability.png" in ranks
+
+
+def test_the_reading_names_the_regime_of_the_cells_that_ran() -> None:
+    from morse.analysis.report.answer import regime_sentence
+
+    rows = pd.DataFrame({
+        "state": ["supported", "no detectable effect", "not run", "not evidence"],
+        "adequacy": ["adequate", "adequate", "undetermined", "backbone under-trained"],
+        "budget_trend": ["closing", "not available", "not available", "widening"],
+    })  # fmt: skip
+    mixed = regime_sentence(rows)
+    assert "2 of the 3 cells that ran passed" in mixed and "1 backbone under-trained" in mixed
+    assert "closing in 1, widening in 1" in mixed  # the not-run cell's trend is not counted
+    trained = regime_sentence(rows.iloc[:3])
+    assert "in all 2 cells that ran, backbone and head passed" in trained and "closing in 1." in trained
+    assert regime_sentence(rows.iloc[[2]]) == ""  # nothing ran: nothing to say

@@ -15,7 +15,7 @@ from morse.analysis.report.format import fmt, fmt_p, is_missing
 from morse.analysis.verdicts import STATES
 from morse.analysis.vocabulary import HEADLINE, digits, metric_label
 
-__all__ = ["LEGEND", "experiment_line", "rank_summary", "reading", "summary_json", "verdict_details",
+__all__ = ["LEGEND", "experiment_line", "rank_summary", "reading", "regime_sentence", "summary_json", "verdict_details",
            "verdict_matrix"]  # fmt: skip
 
 #: Per state: the symbol in a matrix cell and its legend text (the colour is the CSS class).
@@ -134,8 +134,32 @@ def reading(verdicts: pd.DataFrame | None, phantoms: Sequence[str] = ()) -> str:
         if where:
             text += f" {state.capitalize()}: " + "; ".join(
                 f"{label} ({', '.join(s) if len(s) <= 2 else f'{len(s)} settings'})" for label, s in where.items()) + "."
+    text += regime_sentence(verdicts)
     if phantoms:
         text += " Phantom data: this tests the pipeline, not the paper."
+    return text
+
+
+def regime_sentence(verdicts: pd.DataFrame) -> str:
+    """Which regime the cells that ran speak of: how many passed the backbone and head checks
+    (``adequacy``), and how their differences move across the training budget (``budget_trend``)."""
+    ran = verdicts[verdicts["state"].astype(str) != "not run"]
+    if ran.empty:
+        return ""
+    adequacy = ran["adequacy"].astype(str).value_counts()
+    n = len(ran)
+    if adequacy.get("adequate", 0) == n:
+        text = (f" Regime: in all {n} cells that ran, backbone and head passed their training checks, "
+                "at the budget above; a difference is a statement about that budget.")
+    else:
+        others = ", ".join(f"{int(c)} {state}" for state, c in adequacy.items() if state != "adequate")
+        text = (f" Regime: {int(adequacy.get('adequate', 0))} of the {n} cells that ran passed the backbone "
+                f"and head checks ({others}): those others are not evidence about the method.")
+    trends = ran["budget_trend"].astype(str)
+    trends = trends[trends != "not available"].value_counts()
+    if len(trends):
+        text += " Across the training budget the differences are " + ", ".join(
+            f"{state} in {int(c)}" for state, c in trends.items()) + "."
     return text
 
 
