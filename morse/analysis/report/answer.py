@@ -144,7 +144,7 @@ def regime_sentence(verdicts: pd.DataFrame) -> str:
     """Which regime the cells that ran speak of: how many passed the backbone and head checks
     (``adequacy``), and how their differences move across the training budget (``budget_trend``)."""
     ran = verdicts[verdicts["state"].astype(str) != "not run"]
-    if ran.empty:
+    if ran.empty or "adequacy" not in ran.columns:
         return ""
     adequacy = ran["adequacy"].astype(str).value_counts()
     n = len(ran)
@@ -155,7 +155,7 @@ def regime_sentence(verdicts: pd.DataFrame) -> str:
         others = ", ".join(f"{int(c)} {state}" for state, c in adequacy.items() if state != "adequate")
         text = (f" Regime: {int(adequacy.get('adequate', 0))} of the {n} cells that ran passed the backbone "
                 f"and head checks ({others}): those others are not evidence about the method.")
-    trends = ran["budget_trend"].astype(str)
+    trends = ran.get("budget_trend", pd.Series(dtype=str)).astype(str)
     trends = trends[trends != "not available"].value_counts()
     if len(trends):
         text += " Across the training budget the differences are " + ", ".join(
