@@ -153,8 +153,9 @@ def build_report(
         "plateau_html": html_table(adequacy.plateau_display(variant_runs)),
         "training_figure": figures.training_entry(variant_runs, read.training_logs, figures_dir),
         "machines": {**machines, "html": html_table(machines["html"])},
-        "ablation_figure": figures.ablation_entry(ablation, figures_dir),
+        "ablation_figure": figures.ablation_entry(ablation, figures_dir, read.regime.ablation_trends),
         "ablation_html": html_table(tables.ablation_table(ablation)),
+        "ablation_trends_html": html_table(tables.ablation_trend_table(read.regime.ablation_trends)),
         "boundary_computed": data.boundary is not None,
         "boundary_figure": None if data.boundary is None else figures.boundary_entry(
             data.boundary, ablated, figures_dir),  # fmt: skip

@@ -100,9 +100,10 @@ def training_entry(runs: Sequence[Run], logs: pd.DataFrame, figures_dir: Path) -
     )  # fmt: skip
 
 
-def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
-    """The ablation figure of :func:`~morse.analysis.summaries.ablation.ablation_summary`."""
-    paths = plot_ablations(summary, figures_dir / "ablations")
+def ablation_entry(summary: pd.DataFrame, figures_dir: Path, trends: pd.DataFrame | None = None) -> Entry | None:
+    """The ablation figure of :func:`~morse.analysis.summaries.ablation.ablation_summary`, each
+    line annotated with its trend (``ablation_trends.csv``) when given."""
+    paths = plot_ablations(summary, figures_dir / "ablations", trends)
     if not paths:
         return None
     return entry(
@@ -110,7 +111,10 @@ def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
         f"One panel per ablated knob (rows: {_metrics_text()}), one line per scored output; "
         "each point is the mean over test cases of the case means (foreground classes, then "
         "seeds, averaged per case) with a 95% bootstrap band over cases; the star marks the base "
-        "variant at its own value of the knob; dashed: baseline (coarse) mean.",
+        "variant at its own value of the knob; dashed: baseline (coarse) mean. In each panel, per "
+        "output: the trend over the knob (mean over cases of each case's least-squares slope on the "
+        "knob's rank, per step, with its 95% bootstrap CI, Holm-adjusted sign-flip p-value and "
+        "decision: rising / falling / no trend / non-monotone; docs/metrics.md).",
         paths,
     )
 

@@ -16,7 +16,7 @@ from morse.analysis.inputs.runs import Ablation, Run
 from morse.analysis.summaries.cases import case_means
 from morse.analysis.vocabulary import HEADLINE, output_rank
 
-__all__ = ["ABLATION_COLUMNS", "ablation_points", "ablation_summary", "value_key", "value_label"]
+__all__ = ["ABLATION_COLUMNS", "ablation_points", "ablation_summary", "knob_series", "value_key", "value_label"]
 
 ABLATION_COLUMNS = [
     "dataset", "backbone", "base", "knob", "value", "value_label", "role", "variant",
@@ -56,6 +56,21 @@ def _base_value(runs: Sequence[Run], dataset: str, backbone: str, base: str, kno
         ):
             return run.head[knob]
     return None
+
+
+def knob_series(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[tuple[Any, str]]]:
+    """(dataset, backbone, base, knob) -> its points ``(value, variant)`` in value order: every
+    ablation variant, and the base variant at its own value of the knob (from its run.json
+    ``head``) unless an ablation variant has that value (the same configuration)."""
+    points = ablation_points(runs)
+    series: dict[tuple[str, str, str, str], dict[tuple[int, Any], tuple[Any, str]]] = {}
+    for (dataset, backbone, variant), point in sorted(points.items()):
+        series.setdefault((dataset, backbone, point.base, point.knob), {})[value_key(point.value)] = (point.value, variant)
+    for (dataset, backbone, base, knob), known in series.items():
+        value = _base_value(runs, dataset, backbone, base, knob)
+        if value is not None:
+            known.setdefault(value_key(value), (value, base))
+    return {key: [known[k] for k in sorted(known)] for key, known in sorted(series.items())}
 
 
 def _row(group: pd.DataFrame, key: tuple[str, ...], metric: str, **fields: Any) -> dict[str, Any]:
