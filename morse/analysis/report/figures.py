@@ -18,6 +18,7 @@ from morse.analysis.plots.ablation import plot_ablations
 from morse.analysis.plots.blob import plot_rank_blobs
 from morse.analysis.plots.boundary import plot_boundary_errors
 from morse.analysis.plots.cost import plot_cost_accuracy
+from morse.analysis.plots.error_view import plot_error_view
 from morse.analysis.plots.forest import plot_forest
 from morse.analysis.plots.paired import plot_paired_cases
 from morse.analysis.plots.per_class import plot_per_class_scores
@@ -78,6 +79,15 @@ def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir
             "points in yellow; inset: the window where baseline and morse disagree most "
             "(lowest seed of each variant).",
             plot_qualitative(chosen, figures_dir / f"qualitative_{slug(dataset)}_{slug(backbone)}", names),
+        ))  # fmt: skip
+        out.append(entry(
+            f"Errors: {dataset} / {backbone}",
+            "The same slice as an error view (top: coarse, bottom: refined): false positives "
+            "(foreground predicted on background) in vermillion, false negatives (foreground "
+            "predicted as background) in blue, a wrong foreground class in purple (colour-blind-safe "
+            "Okabe-Ito colours; correct pixels show the image), the inference points in yellow; "
+            "each title counts the pixels of each kind.",
+            plot_error_view(chosen, figures_dir / f"errors_{slug(dataset)}_{slug(backbone)}"),
         ))  # fmt: skip
     return out
 
