@@ -13,6 +13,7 @@ from morse.analysis.ablation_trends import TREND_COLUMNS, ablation_trends, knob_
 from morse.analysis.claims import Claim
 from morse.analysis.plots.ablation import ablation_figure
 from morse.analysis.refinement import FIXES_MORE, UNDER_TRAINED
+from morse.analysis.report.adequacy import ablation_warnings
 from morse.analysis.summaries.ablation import ablation_summary
 from morse.analysis.verdicts import claim_verdicts, scored_arms
 
@@ -171,3 +172,20 @@ def test_the_ablation_figure_writes_each_lines_trend() -> None:
     assert "trend:num_experts:coarse" in texts
     bare = ablation_figure(ablation_summary(metrics, runs))
     assert not [t for ax in bare.axes for t in ax.texts if str(t.get_gid()).startswith("trend:")]
+
+
+def test_the_report_says_at_the_top_which_ablation_points_are_under_trained() -> None:
+    trends = pd.DataFrame([
+        {"dataset": "phantom2d", "backbone": "unet", "knob": "num_experts", "output": "refined",
+         "adequacy": "head under-trained", "under_trained": "1;3"},
+        {"dataset": "phantom2d", "backbone": "unet", "knob": "num_experts", "output": "coarse",
+         "adequacy": "adequate", "under_trained": ""},
+        {"dataset": "phantom2d", "backbone": "unet", "knob": "num_points", "output": "refined",
+         "adequacy": "adequate", "under_trained": ""},
+    ])  # fmt: skip
+    assert ablation_warnings(trends) == [
+        "The ablation over num_experts on phantom2d / unet does not pass the adequacy checks: the head at "
+        "num_experts = 1, 3 breaks more labels than it fixes with its point loss not on its plateau; its trend "
+        "over the refined output is not evidence about the method (see \"Is the head trained?\" and the "
+        "Ablations section)."]  # fmt: skip
+    assert ablation_warnings(trends.assign(adequacy="adequate")) == [] and ablation_warnings(None) == []

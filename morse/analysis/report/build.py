@@ -140,6 +140,7 @@ def build_report(
         "ran": ran,
         "phantoms": phantoms,
         "phantom_warning": PHANTOM_WARNING,
+        "ablation_warnings": adequacy.ablation_warnings(read.regime.ablation_trends),
         "head_html": html_table(transposed(provenance.head_table(variant_runs), _RUN_KEYS)),
         "train_html": html_table(transposed(provenance.config_table(variant_runs, "train"), _RUN_KEYS)),
         "preparation": provenance.preparation_lines(variant_runs),
