@@ -92,13 +92,15 @@ def knob_trend(values: np.ndarray, n_resamples: int = 10000, seed: int = 0) -> d
     x = np.arange(k, dtype=float) - (k - 1) / 2
     slopes = y @ x / float(x @ x)
     low, high = _percentile_ci(slopes, n_resamples, seed)
+    means = y.mean(axis=0) if len(y) else np.full(k, np.nan)
     out = {"slope": float(slopes.mean()) if len(slopes) else float("nan"), "ci_low": low, "ci_high": high,
-           "p_value": sign_flip_p(slopes, n_resamples, seed), "means": y.mean(axis=0),
+           "p_value": sign_flip_p(slopes, n_resamples, seed), "means": means,
            "curvature": float("nan"), "p_curvature": float("nan")}  # fmt: skip
     if k >= 3:
         q = x**2 - np.mean(x**2)
         curvatures = y @ q / float(q @ q)
-        out.update(curvature=float(curvatures.mean()), p_curvature=sign_flip_p(curvatures, n_resamples, seed))
+        out.update(curvature=float(curvatures.mean()) if len(y) else float("nan"),
+                   p_curvature=sign_flip_p(curvatures, n_resamples, seed))  # fmt: skip
     return out
 
 
