@@ -212,7 +212,7 @@ def _trend_row(claim: Claim, metric: str, dataset: str, backbone: str,
                 "budget_trend": "not available"}  # fmt: skip
     hit = trends[(trends["knob"].astype(str) == claim.trend) & (trends["metric"].astype(str) == metric)
                  & (trends["output"].astype(str) == claim.output)]  # fmt: skip
-    for column, value in (("dataset", dataset), ("backbone", backbone)):
+    for column, value in (("dataset", dataset), ("backbone", backbone), ("base", claim.variant)):
         if column in hit.columns:
             hit = hit[hit[column].astype(str) == value]
     if hit.empty:

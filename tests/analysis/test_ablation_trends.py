@@ -189,3 +189,11 @@ def test_the_report_says_at_the_top_which_ablation_points_are_under_trained() ->
         "over the refined output is not evidence about the method (see \"Is the head trained?\" and the "
         "Ablations section)."]  # fmt: skip
     assert ablation_warnings(trends.assign(adequacy="adequate")) == [] and ablation_warnings(None) == []
+
+
+def test_a_trend_of_another_base_variant_is_not_the_claims() -> None:
+    metrics = _series((0.70, 0.75, 0.80))
+    trends = ablation_trends(metrics, _runs(), n_resamples=200).assign(base="pointrend")
+    row = claim_verdicts([EXPERTS], pd.DataFrame(columns=["dataset", "backbone", "metric"]), scored_arms(metrics),
+                         trends).iloc[0]  # fmt: skip
+    assert row["state"] == "not run" and "num_experts was not ablated" in row["reason"]
