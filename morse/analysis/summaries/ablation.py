@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from baselines.input_sizes import BUILTIN_FEATURE_LEVELS
 from morse.analysis.bootstrap import bootstrap_ci
 from morse.analysis.inputs.runs import Ablation, Run
 from morse.analysis.summaries.cases import case_means
@@ -48,13 +49,23 @@ def ablation_points(runs: Sequence[Run]) -> dict[tuple[str, str, str], Ablation]
     return {(r.dataset, r.backbone, r.variant): r.ablation for r in runs if r.ablation is not None}
 
 
+def _head_value(run: Run, knob: str) -> Any:
+    """A run's value of a head ``knob`` from its run.json ``head``; ``num_experts`` left unset
+    (one expert per feature map) resolved to a built-in backbone's number of feature maps."""
+    value = run.head.get(knob)
+    if value is None and knob == "num_experts" and run.backbone in BUILTIN_FEATURE_LEVELS:
+        options = run.info.get("backbone_options")
+        return BUILTIN_FEATURE_LEVELS[run.backbone](options if isinstance(options, dict) else {})
+    return value
+
+
 def _base_value(runs: Sequence[Run], dataset: str, backbone: str, base: str, knob: str) -> Any:
-    """The base variant's own value of ``knob`` from its run.json ``head`` (None if unknown)."""
+    """The base variant's own value of ``knob`` (:func:`_head_value`; None if unknown)."""
     for run in runs:
         if (run.dataset, run.backbone, run.variant) == (dataset, backbone, base) and (
-            run.head.get(knob) is not None
+            _head_value(run, knob) is not None
         ):
-            return run.head[knob]
+            return _head_value(run, knob)
     return None
 
 
