@@ -99,8 +99,9 @@ def ablation_figure(summary: pd.DataFrame, trends: pd.DataFrame | None = None) -
                                         linewidth=0, gid=f"band:{knob}:{output}")  # fmt: skip
                     text = _trend_text(trends, (dataset, backbone, base, knob, str(output)), metric)
                     if text:
-                        ax.text(0.02, 0.03 + 0.08 * n_line, text, transform=ax.transAxes, fontsize=6,
-                                color=colour, gid=f"trend:{knob}:{output}")  # fmt: skip
+                        ax.text(0.02, 0.97 - 0.09 * n_line, text, transform=ax.transAxes, fontsize=6, va="top",
+                                color=colour, gid=f"trend:{knob}:{output}", zorder=5,
+                                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})  # fmt: skip
                     base_rows = line[line["role"] == "base"]
                     if len(base_rows):
                         bx = np.array([positions[k] for k in base_rows["_key"]])
@@ -120,7 +121,7 @@ def ablation_figure(summary: pd.DataFrame, trends: pd.DataFrame | None = None) -
                 ax.minorticks_off()
                 ax.set_xlabel(knob + (" (log2)" if ax.get_xscale() == "log" else ""))
                 ax.set_ylabel(label + " (case mean)")
-                ax.legend(fontsize="x-small", frameon=False)
+                ax.legend(fontsize="x-small", frameon=False, loc="lower right" if trends is not None else "best")
     if not facet_pairs or not panels:
         no_data(axes[0, 0])
     else:

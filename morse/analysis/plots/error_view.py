@@ -78,7 +78,7 @@ def _panel(ax: Axes, sample: dict[str, np.ndarray], pred: np.ndarray, show_point
     ax.imshow(error_rgba(sample["label"], pred), interpolation="nearest", gid=f"errors:{gid}")
     points = _points(sample)
     if show_points and len(points):
-        ax.scatter(points[:, 1], points[:, 0], s=2, c=POINT_COLOUR, linewidths=0, rasterized=True,
+        ax.scatter(points[:, 1], points[:, 0], s=1.2, c=POINT_COLOUR, alpha=0.8, linewidths=0, rasterized=True,
                    gid=f"points:{gid}")  # fmt: skip
     ax.set_xticks([])
     ax.set_yticks([])
