@@ -7,6 +7,8 @@ CONFIG ?= config/config.yaml
 CORES ?= all
 BENCH_ARGS ?= --quick
 LINT_CONFIGS ?= config/config.yaml config/tiny.yaml
+# studies linted as overlays of config/config.yaml
+LINT_STUDIES ?= config/ablations.yaml config/cost.yaml
 
 .PHONY: run test test-slurm lint dry-run bench clean-results help
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## run the default experiment (phantom data, CPU): results/ and reports/
+run: $(STAMP)  ## run the default experiment (phantom data, CPU); CONFIG="config/config.yaml config/ablations.yaml" for a study
 	$(BIN)/morse-bench check --config $(CONFIG)  # a YAML error names file:line:column here
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)  # profiles/default applies by itself
 
@@ -48,6 +50,9 @@ lint: $(STAMP)  ## ruff, snakefmt --check (Snakefile, workflow/) and snakemake -
 	$(BIN)/snakefmt --check Snakefile workflow/
 	for config in $(LINT_CONFIGS); do \
 		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $$config || exit 1; \
+	done
+	for study in $(LINT_STUDIES); do \
+		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/config.yaml $$study || exit 1; \
 	done
 
 clean-results:  ## delete generated results, reports and logs (keeps data/)

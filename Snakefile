@@ -1,13 +1,14 @@
 # MORSE reproducibility benchmark: fetch -> prepare -> train -> evaluate -> aggregate -> compare -> report
 #   snakemake --cores all                                  # the default phantom experiment
 #   snakemake --cores all --configfile config/paper.yaml   # another experiment
+#   snakemake --cores all --configfile config/config.yaml config/ablations.yaml  # a study of one
 import json
 import os
 import re
 import shlex
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version, update_config, validate
 
 from morse.analysis.claims import load_claims
 from morse.config import (
@@ -18,6 +19,7 @@ from morse.config import (
     prepare_entry,
     pretrain_config,
     read_yaml,
+    resolve_config_files,
     resolved_device,
     run_config,
     run_matrix,
@@ -48,13 +50,19 @@ try:
 except ConfigError as error:
     _config_error(error)
 
-# The default experiment, unless --configfile names another (configs are not merged).
+# The default experiment, unless --configfile names another: one experiment, or a base experiment
+# and overlays (studies) after it. Snakemake merges several config files by a deep dict update,
+# under which an overlay's variants would be added to the base's: the config is resolved again by
+# the overlay rules (morse/config/overlays.py), then the command line's --config laid over it.
 if not workflow.config_settings.configfiles:
 
     configfile: DEFAULT_CONFIG
 
 
 try:
+    if workflow.config_settings.configfiles:
+        config = resolve_config_files(workflow.config_settings.configfiles)
+        update_config(config, dict(workflow.config_settings.config))
     # names, backbones, variants, head knobs, sizes: before any job
     config = validate_config(config)
 except ConfigError as error:

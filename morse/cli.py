@@ -11,6 +11,7 @@ from typing import Any
 EPILOG = """\
 typical use (Snakemake runs these for you):
   morse-bench check --config config/config.yaml
+  morse-bench check --config config/config.yaml config/ablations.yaml   # a base and a study over it
   morse-bench fetch --dataset-config '{"kind": "phantom2d"}' --name phantom2d --out data/raw/phantom2d
   morse-bench prepare --dataset-config '{"kind": "phantom2d"}' --name phantom2d \\
       --raw data/raw/phantom2d --out data/prepared/phantom2d
@@ -77,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> None:
             check_device(config)
         except ConfigError as error:
             raise ConfigError(f"{error} (jobs run on another machine, e.g. a cluster? add --skip-device-check)") from None
-    print(f"{args.config}: valid; experiment {config['experiment']!r}, "
+    print(f"{' + '.join(args.config)}: valid; experiment {config['experiment']!r}, "
           f"{len(config['datasets'])} dataset(s), {len(config['backbones'])} backbone(s), "
           f"{len(config['variants'])} variant(s), {len(config['seeds'])} seed(s); {len(claims)} claim(s)")
 
@@ -123,7 +124,7 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for flag, names in (("dataset", config["datasets"]), ("backbone", config["backbones"]),
                         ("variant", [*config["variants"], PRETRAIN]), ("seed", config["seeds"])):
         if getattr(args, flag) not in names:
-            raise ValueError(f"--{flag} {getattr(args, flag)!r} is not in {args.config} "
+            raise ValueError(f"--{flag} {getattr(args, flag)!r} is not in {' + '.join(args.config)} "
                              f"({', '.join(map(str, names))}); add it to the config or pick one of these")
     if args.variant == PRETRAIN:
         return pretrain_config(config, args.dataset, args.backbone, args.seed)
@@ -266,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=OneLineParser)
 
     p = sub.add_parser("check", help="validate an experiment config (schema, names, head knobs)")
-    p.add_argument("--config", required=True, help="YAML experiment config")
+    p.add_argument("--config", required=True, nargs="+",
+                   help="YAML experiment config, or a base experiment and its overlays (studies) after it")
     p.add_argument("--skip-device-check", action="store_true",
                    help="do not require a GPU here for device: cuda (the jobs run on another machine)")
     p.add_argument("--claims", help="claims registry to check (default: the config's `claims`, else "
@@ -288,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one dataset x backbone x variant x seed run")
     p.add_argument("--run-config", type=_json_arg, help="resolved run config as JSON (what Snakemake passes)")
-    p.add_argument("--config", help="experiment YAML (alternative to --run-config)")
+    p.add_argument("--config", nargs="+",
+                   help="experiment YAML, or a base and its overlays (alternative to --run-config)")
     p.add_argument("--dataset")
     p.add_argument("--backbone")
     p.add_argument("--variant")

@@ -5,7 +5,8 @@ Reads (through :mod:`morse.analysis.inputs`) the aggregated ``metrics.csv``, and
 aggregated ``refinement.csv``, the run records of the variant and pretrain runs, the published
 references and the snapshot metrics ``budget_metrics.csv``; returns the tables to write, by file
 name: ``comparisons.csv`` (with ``adequacy`` and ``budget_trend``), ``backbone_adequacy.csv``,
-``head_adequacy.csv``, ``budget_comparisons.csv`` and ``budget_trends.csv``.
+``head_adequacy.csv``, ``budget_comparisons.csv``, ``budget_trends.csv`` and the trend over each
+ablated knob, ``ablation_trends.csv`` (:mod:`morse.analysis.ablation_trends`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from morse.analysis.ablation_trends import ablation_trends
 from morse.analysis.inputs.regime import read_budget_metrics
 from morse.analysis.inputs.runs import Run, read_runs
 from morse.analysis.inputs.tables import read_comparison_metrics, read_references, read_refinement
@@ -28,7 +30,8 @@ from morse.config import REFERENCE_VARIANT
 __all__ = ["OUTPUTS", "compare_tables", "judge_regime"]
 
 #: The files the compare step writes, next to each other; comparisons.csv is named by the caller.
-OUTPUTS = ("backbone_adequacy.csv", "head_adequacy.csv", "budget_comparisons.csv", "budget_trends.csv")
+OUTPUTS = ("backbone_adequacy.csv", "head_adequacy.csv", "budget_comparisons.csv", "budget_trends.csv",
+           "ablation_trends.csv")
 
 
 def judge_regime(
@@ -45,7 +48,8 @@ def judge_regime(
     seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
     """The regime of the ``comparisons`` (frames already read): by file name, ``comparisons.csv``
-    with ``adequacy`` and ``budget_trend`` set, and the four regime tables of :data:`OUTPUTS`."""
+    with ``adequacy`` and ``budget_trend`` set, and the four regime tables (the first four of
+    :data:`OUTPUTS`)."""
     if not 0.0 < min_reference_fraction <= 1.0:
         raise ValueError(f"--min-reference-fraction {min_reference_fraction} must lie in (0, 1] "
                          "(config key regime.min_reference_fraction)")
@@ -87,7 +91,11 @@ def compare_tables(
                          f"({', '.join(variants)}); give one of these")
     comparisons = paired_comparisons(frame, reference_variant=reference_variant, n_resamples=n_resamples, seed=seed,
                                      extra_pairs=list(extra_pairs))
-    return judge_regime(comparisons, frame, read_refinement([Path(refinement)]) if refinement else None,
-                        read_runs(runs), read_runs(pretrain_runs), read_references(references),
-                        read_budget_metrics(budget), reference_variant, min_reference_fraction,
-                        n_resamples, seed)  # fmt: skip
+    variant_runs = read_runs(runs)
+    tables = judge_regime(comparisons, frame, read_refinement([Path(refinement)]) if refinement else None,
+                          variant_runs, read_runs(pretrain_runs), read_references(references),
+                          read_budget_metrics(budget), reference_variant, min_reference_fraction,
+                          n_resamples, seed)  # fmt: skip
+    tables["ablation_trends.csv"] = ablation_trends(frame, variant_runs, tables["backbone_adequacy.csv"],
+                                                    tables["head_adequacy.csv"], n_resamples=n_resamples, seed=seed)  # fmt: skip
+    return tables

@@ -7,7 +7,8 @@ read its result. States:
 - ``contradicted``: Holm-adjusted p below 0.05 against it;
 - ``no detectable effect``: not significant; the reason gives the minimum detectable difference
   (:mod:`morse.analysis.power`): "an effect of at least X would have been seen";
-- ``not evidence``: the head or the backbone under-trained, or too few cases for a test;
+- ``not evidence``: the head or the backbone under-trained, or too few cases for a test, or (a
+  trend claim) the metric is not monotone in the knob: a U or an inverted U;
 - ``not run``: the comparison the claim rests on was not run here (the reason says why).
 
 Adequacy and the budget trend are inputs per row: ``comparisons.csv``'s ``adequacy`` and
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from morse.analysis.ablation_trends import NON_MONOTONE
 from morse.analysis.claims import Claim
 from morse.analysis.stats import ALPHA
 from morse.analysis.vocabulary import METRICS, digits
@@ -83,6 +85,8 @@ def decide(
     min_detectable: Any = None,
     rank_effect: Any = None,
     not_run: str | None = None,
+    ci: tuple[Any, Any] | None = None,
+    non_monotone: str | None = None,
     alpha: float = ALPHA,
 ) -> Verdict:
     """The verdict of one claim on one metric in one setting.
@@ -92,7 +96,9 @@ def decide(
     gives the sign when finite and non-zero, as the Wilcoxon test sees it; ``n_cases``: paired
     cases (None for a trend); ``adequacy`` one of :data:`ADEQUACY`, ``budget_trend`` one of
     :data:`TRENDS` (added to the reason, never changing the state); ``not_run``: why the
-    comparison is missing."""
+    comparison is missing. For a trend claim, ``ci`` is the slope's CI (a significant p-value
+    whose CI holds 0 is no detectable trend) and ``non_monotone`` describes a curve whose best
+    value lies inside the knob's range ("not evidence" about a monotone trend)."""
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
     if adequacy not in ADEQUACY:
@@ -108,11 +114,18 @@ def decide(
     if _finite(n_cases) and int(n_cases) < MIN_CASES:
         return Verdict("not evidence", f"too few cases for a test: {int(n_cases)} paired case(s); a two-sided "
                                        f"Wilcoxon test reaches p < {alpha:g} only from {MIN_CASES}")  # fmt: skip
+    if non_monotone:
+        return Verdict("not evidence", f"not monotone in the knob: {non_monotone}; a claim of a monotone "
+                                       "trend does not describe it" + trend)  # fmt: skip
     k, unit = digits(metric), _unit(metric)
     if _finite(effect) and float(effect) == 0 and not _finite(p_holm):
         return Verdict("no detectable effect", "every paired difference is zero" + trend)
     if not _finite(effect) or not _finite(p_holm):
         return Verdict("not evidence", "no test: the difference or its p-value is undefined" + trend)
+    if float(p_holm) < alpha and ci is not None and _finite(ci[0]) and _finite(ci[1]) \
+            and float(ci[0]) <= 0 <= float(ci[1]):
+        return Verdict("no detectable effect", f"p_holm {float(p_holm):.3g}, but the 95 % CI "
+                                               f"[{_number(ci[0], k)}, {_number(ci[1], k)}] includes 0" + trend)  # fmt: skip
     if float(p_holm) < alpha:
         sign = np.sign(float(rank_effect)) if _finite(rank_effect) and float(rank_effect) != 0 else np.sign(float(effect))
         with_claim = (sign > 0) == (direction == "higher")
@@ -180,6 +193,15 @@ def _comparison_row(claim: Claim, metric: str, row: pd.Series | None, reason: st
             "n_seeds": row["n_seeds"], "adequacy": adequacy, "budget_trend": trend}  # fmt: skip
 
 
+def _non_monotone(row: pd.Series) -> str | None:
+    """How a trend row's curve is not monotone (``ablation_trends.csv``'s shape), None if it is."""
+    shape = row.get("shape")
+    if is_missing(shape) or str(shape) not in NON_MONOTONE:
+        return None
+    return (f"{shape} over the values {row.get('values')} (case means {row.get('means')}; curvature "
+            f"p_holm {float(row.get('p_curvature_holm')):.3g})")  # fmt: skip
+
+
 def _trend_row(claim: Claim, metric: str, dataset: str, backbone: str,
                trends: pd.DataFrame | None) -> dict[str, Any]:  # fmt: skip
     direction = claim.metrics[metric]
@@ -190,7 +212,7 @@ def _trend_row(claim: Claim, metric: str, dataset: str, backbone: str,
                 "budget_trend": "not available"}  # fmt: skip
     hit = trends[(trends["knob"].astype(str) == claim.trend) & (trends["metric"].astype(str) == metric)
                  & (trends["output"].astype(str) == claim.output)]  # fmt: skip
-    for column, value in (("dataset", dataset), ("backbone", backbone)):
+    for column, value in (("dataset", dataset), ("backbone", backbone), ("base", claim.variant)):
         if column in hit.columns:
             hit = hit[hit[column].astype(str) == value]
     if hit.empty:
@@ -200,7 +222,8 @@ def _trend_row(claim: Claim, metric: str, dataset: str, backbone: str,
                 "budget_trend": "not available"}  # fmt: skip
     row = hit.iloc[0]
     adequacy = _text(row.get("adequacy"), ADEQUACY, "undetermined")
-    verdict = decide(row["slope"], row["p_holm"], direction, metric=metric, adequacy=adequacy)
+    verdict = decide(row["slope"], row["p_holm"], direction, metric=metric, adequacy=adequacy,
+                     ci=(row["ci_low"], row["ci_high"]), non_monotone=_non_monotone(row))  # fmt: skip
     return {"state": verdict.state, "reason": f"slope per step of {claim.trend}: {verdict.reason}",
             "effect": row["slope"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_holm": row["p_holm"],
             "adequacy": adequacy, "budget_trend": "not available"}  # fmt: skip

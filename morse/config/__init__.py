@@ -35,7 +35,7 @@ from morse.config.identity import (
     run_identity,
     run_settings,
 )
-from morse.config.loading import load_config, read_yaml, validate_config
+from morse.config.loading import load_config, read_yaml, resolve_config_files, validate_config
 from morse.config.references import (
     BACKBONE_REFERENCE,
     REFERENCE_RESULTS,
@@ -93,6 +93,7 @@ __all__ = [
     "prepare_entry",
     "pretrain_config",
     "read_yaml",
+    "resolve_config_files",
     "resolved_device",
     "run_config",
     "run_identity",

@@ -7,6 +7,7 @@ and the ``morse-bench`` command line, so a run started by hand sees exactly what
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from morse.config.checks import (
     check_names,
     check_safe_names,
 )
+from morse.config.overlays import apply_overlay, config_paths, mapping, refuse_lone_overlay
 from morse.config.references import check_references, check_regime
 from morse.config.schema import ConfigError, DefaultingValidator, describe, load_schema
 from morse.config.variants import ablation_variants, check_ablation_names
@@ -98,10 +100,21 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config file, apply ``overrides`` (top-level keys) and validate it."""
-    config = read_yaml(path) or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a YAML mapping of keys (experiment, datasets, ...)")
+def resolve_config_files(paths: str | Path | Sequence[str | Path]) -> dict[str, Any]:
+    """Read the base experiment (the first file) and lay every overlay over it, in order
+    (:mod:`morse.config.overlays`); not yet validated."""
+    paths = config_paths(paths)
+    config = mapping(read_yaml(paths[0]), paths[0])
+    refuse_lone_overlay(config, paths[0])
+    for path in paths[1:]:
+        config = apply_overlay(config, mapping(read_yaml(path), path), path, paths[0])
+    return config
+
+
+def load_config(path: str | Path | Sequence[str | Path],
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Read a YAML config file (or a base experiment and its overlays, :mod:`morse.config.overlays`),
+    apply ``overrides`` (top-level keys) and validate it."""
+    config = resolve_config_files(path)
     config.update(overrides or {})
     return validate_config(config)

@@ -181,7 +181,8 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
             for row in boundary_error_profile(prediction, label, info.spacing[case], in_plane=in_plane):
                 boundary_rows.append({**keys, **row})
         if index == 0:
-            qualitative = _qualitative(model, run, image, label, predictions, case, device)
+            qualitative = _qualitative(model, run, image, label, predictions, case, device,
+                                       colour=list(info.modalities) == ["R", "G", "B"])  # fmt: skip
     metrics = metrics_frame(rows)
     with atomic_path(run_dir / "metrics.csv") as tmp:
         metrics.to_csv(tmp, index=False)
@@ -195,15 +196,18 @@ def evaluate_run(run_dir: Path, data_root: Path, threads: int = 1, progress: boo
 
 
 def _qualitative(model: Segmenter, run: dict[str, Any], image: np.ndarray, label: np.ndarray,
-                 predictions: dict[str, np.ndarray], case: str, device: torch.device) -> dict[str, Any]:
-    """qualitative.npz's content: one slice with ground truth, predictions and sampled points."""
+                 predictions: dict[str, np.ndarray], case: str, device: torch.device,
+                 colour: bool = False) -> dict[str, Any]:  # fmt: skip
+    """qualitative.npz's content: one slice with ground truth, predictions and sampled points;
+    ``colour`` (an RGB dataset) adds the slice's three channels as ``image_rgb`` (H, W, 3)."""
     z = qualitative_slice(label)
     network_size = tuple(run["train"]["patch_size"])
     points = np.zeros((0, 2), np.float32)
     if run["spatial_dims"] == 2 and image.shape[-2:] == network_size:
         points = inference_points_2d(model, image[:, z], device, run["head"]["subdivision_points"])
+    extra = {"image_rgb": np.moveaxis(image[:3, z], 0, -1).astype(np.float32)} if colour else {}
     return {
-        "image": image[0, z].astype(np.float32), "label": label[z].astype(np.uint8),
+        **extra, "image": image[0, z].astype(np.float32), "label": label[z].astype(np.uint8),
         "pred_coarse": predictions["coarse"][z],
         "pred_refined": predictions.get("refined", predictions["coarse"])[z],
         "points": points, "case": np.array(case), "slice": np.array(z),

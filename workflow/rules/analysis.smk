@@ -63,6 +63,8 @@ rule compare:
         heads=f"{RESULTS}/head_adequacy.csv",
         budget=f"{RESULTS}/budget_comparisons.csv",
         trends=f"{RESULTS}/budget_trends.csv",
+        # the trend over each ablated knob (docs/metrics.md), read by the verdicts and the report
+        ablation_trends=f"{RESULTS}/ablation_trends.csv",
     log:
         f"logs/compare/{EXPERIMENT}.log",
     conda:
@@ -84,6 +86,7 @@ rule verdicts:
         metrics=f"{RESULTS}/metrics.csv",
         comparisons=f"{RESULTS}/comparisons.csv",
         refinement=f"{RESULTS}/refinement.csv",  # read from --results (head adequacy)
+        ablation_trends=f"{RESULTS}/ablation_trends.csv",  # read from --results (trend claims)
         runs=[f"{d}/run.json" for d in run_dirs()],
         claims=CLAIMS,
     output:

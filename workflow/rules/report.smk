@@ -14,6 +14,7 @@ rule report:
         heads=f"{RESULTS}/head_adequacy.csv",
         budget=f"{RESULTS}/budget_comparisons.csv",
         trends=f"{RESULTS}/budget_trends.csv",
+        ablation_trends=f"{RESULTS}/ablation_trends.csv",  # read from --results (the ablation figure)
         val_logs=validation_logs,
         verdicts=f"{RESULTS}/verdicts.csv",  # read from --results (the answer at the top)
         ranks=f"{RESULTS}/rank_stability.csv",

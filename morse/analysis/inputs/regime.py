@@ -1,6 +1,7 @@
 """The regime's files: the snapshot metrics (``budget_metrics.csv``), the runs' validation curves
 (``val_log.csv``) and the tables the compare step writes about the regime (backbone and head
-adequacy, the budget comparisons and trends), each read with its columns checked."""
+adequacy, the budget comparisons and trends) and the ablation trends, each read with its columns
+checked."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ BUDGET_REQUIRED = [*RUN_KEYS, "case", "class", "class_index", "iteration", "tota
 #: The columns of a run's ``val_log.csv``.
 VAL_LOG_COLUMNS = ["iteration", "stage", "total_iteration", "val_dice"]
 _FILES = {"backbones": "backbone_adequacy.csv", "heads": "head_adequacy.csv",
-          "budget": "budget_comparisons.csv", "trends": "budget_trends.csv"}  # fmt: skip
+          "budget": "budget_comparisons.csv", "trends": "budget_trends.csv",
+          "ablation_trends": "ablation_trends.csv"}  # fmt: skip
 _TEXT = {"dataset": str, "backbone": str, "variant": str, "output": str, "case": str, "class": str,
-         "step": str, "metric": str, "state": str, "trend": str, "verdict": str}  # fmt: skip
+         "step": str, "metric": str, "state": str, "trend": str, "verdict": str, "knob": str, "values": str,
+         "variants": str, "means": str, "under_trained": str}  # fmt: skip
 
 
 def read_budget_metrics(path: Path | None) -> pd.DataFrame:
@@ -73,6 +76,8 @@ class RegimeTables:
     budget: pd.DataFrame | None
     trends: pd.DataFrame | None
     paths: list[Path]
+    #: ``ablation_trends.csv``: the trend over each ablated knob (:mod:`morse.analysis.ablation_trends`)
+    ablation_trends: pd.DataFrame | None = None
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -83,8 +88,8 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def read_regime_tables(results_dir: Path) -> RegimeTables:
-    """``backbone_adequacy.csv``, ``head_adequacy.csv``, ``budget_comparisons.csv`` and
-    ``budget_trends.csv`` of ``results_dir``, each None when absent."""
+    """``backbone_adequacy.csv``, ``head_adequacy.csv``, ``budget_comparisons.csv``,
+    ``budget_trends.csv`` and ``ablation_trends.csv`` of ``results_dir``, each None when absent."""
     found = {name: Path(results_dir) / file for name, file in _FILES.items()}
     present = {name: path for name, path in found.items() if path.is_file()}
     frames = {name: (_read(path) if name in present else None) for name, path in found.items()}

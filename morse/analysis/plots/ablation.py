@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from morse.analysis.plots.style import facets, grid, no_data, output_colour, save, style
 from morse.analysis.summaries.ablation import value_key, value_label
-from morse.analysis.vocabulary import HEADLINE, metric_label, variant_colour
+from morse.analysis.vocabulary import HEADLINE, digits, metric_label, variant_colour
 
 __all__ = ["ablation_figure", "plot_ablations"]
 
@@ -29,12 +29,29 @@ def _ablation_points(sub: pd.DataFrame) -> pd.DataFrame:
     return points.sort_values(["_key"], kind="stable")
 
 
-def ablation_figure(summary: pd.DataFrame) -> Figure:
-    """Rows: dataset x backbone x metric; columns: (base, knob). One line per output; ``summary``
-    is :func:`~morse.analysis.summaries.ablation.ablation_summary`.
+def _trend_text(trends: pd.DataFrame | None, key: tuple[str, ...], metric: str) -> str | None:
+    """One line of ``ablation_trends.csv`` for a panel's output: slope per step, CI, decision."""
+    if trends is None or trends.empty:
+        return None
+    dataset, backbone, base, knob, output = key
+    hit = trends[(trends["dataset"].astype(str) == dataset) & (trends["backbone"].astype(str) == backbone)
+                 & (trends["base"].astype(str) == base) & (trends["knob"].astype(str) == knob)
+                 & (trends["output"].astype(str) == output) & (trends["metric"].astype(str) == metric)]  # fmt: skip
+    if hit.empty:
+        return None
+    row, k = hit.iloc[0], digits(metric) + 1
+    return (f"{output}: {float(row['slope']):+.{k}f}/step [{float(row['ci_low']):+.{k}f}, "
+            f"{float(row['ci_high']):+.{k}f}], p_holm {float(row['p_holm']):.2g}: {row['decision']}")  # fmt: skip
 
-    Line gid ``ablation:<knob>:<output>``, band gid ``band:<knob>:<output>``, baseline line gid
-    ``baseline``. Categorical knobs (bool, text) are drawn at positions 0..n-1.
+
+def ablation_figure(summary: pd.DataFrame, trends: pd.DataFrame | None = None) -> Figure:
+    """Rows: dataset x backbone x metric; columns: (base, knob). One line per output; ``summary``
+    is :func:`~morse.analysis.summaries.ablation.ablation_summary`; ``trends`` (``ablation_trends.csv``)
+    annotates each line with its slope per step, CI, Holm p-value and decision.
+
+    Line gid ``ablation:<knob>:<output>``, band gid ``band:<knob>:<output>``, trend text gid
+    ``trend:<knob>:<output>``, baseline line gid ``baseline``. Categorical knobs (bool, text) are
+    drawn at positions 0..n-1.
     """
     facet_pairs = facets(summary)
     metric_names = [m for m in HEADLINE if m in set(summary["metric"])]
@@ -69,7 +86,7 @@ def ablation_figure(summary: pd.DataFrame) -> Figure:
                 numeric = all(k[0] == 1 for k, _ in values)
                 positions = {k: (float(v) if numeric else float(i)) for i, (k, v) in
                              enumerate(values)}  # fmt: skip
-                for output, line in sub.groupby("output", sort=False):
+                for n_line, (output, line) in enumerate(sub.groupby("output", sort=False)):
                     line = line.sort_values("_key", kind="stable")
                     x = np.array([positions[k] for k in line["_key"]])
                     colour = output_colour(base, str(output))
@@ -80,6 +97,11 @@ def ablation_figure(summary: pd.DataFrame) -> Figure:
                     if np.isfinite(band).any():
                         ax.fill_between(x, band[:, 0], band[:, 1], color=colour, alpha=0.18,
                                         linewidth=0, gid=f"band:{knob}:{output}")  # fmt: skip
+                    text = _trend_text(trends, (dataset, backbone, base, knob, str(output)), metric)
+                    if text:
+                        ax.text(0.02, 0.97 - 0.09 * n_line, text, transform=ax.transAxes, fontsize=6, va="top",
+                                color=colour, gid=f"trend:{knob}:{output}", zorder=5,
+                                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})  # fmt: skip
                     base_rows = line[line["role"] == "base"]
                     if len(base_rows):
                         bx = np.array([positions[k] for k in base_rows["_key"]])
@@ -99,24 +121,25 @@ def ablation_figure(summary: pd.DataFrame) -> Figure:
                 ax.minorticks_off()
                 ax.set_xlabel(knob + (" (log2)" if ax.get_xscale() == "log" else ""))
                 ax.set_ylabel(label + " (case mean)")
-                ax.legend(fontsize="x-small", frameon=False)
+                ax.legend(fontsize="x-small", frameon=False, loc="lower right" if trends is not None else "best")
     if not facet_pairs or not panels:
         no_data(axes[0, 0])
     else:
         fig.suptitle(
             "Ablations: mean over cases with 95% bootstrap CI over cases; star = the base "
-            "variant at its own value",
+            "variant at its own value; text: trend slope per step of the knob [95% CI]",
             fontsize="small",
         )
     return fig
 
 
-def plot_ablations(summary: pd.DataFrame, out_stem: Path) -> list[Path]:
+def plot_ablations(summary: pd.DataFrame, out_stem: Path, trends: pd.DataFrame | None = None) -> list[Path]:
     """One panel per ablated knob: the headline metrics (rows) against the knob's value, one line
     per output with a 95% bootstrap band, the base variant starred at its own value, the
     baseline's coarse mean dashed. Point budgets use a log2 axis, booleans and text a
-    categorical one. Returns ``[]`` (nothing written) when there is no ablation point."""
+    categorical one; each line's trend over the knob (``trends``) written in its panel. Returns
+    ``[]`` (nothing written) when there is no ablation point."""
     if summary.empty or not (summary["role"] != "reference").any():
         return []
     with style():
-        return save(ablation_figure(summary), out_stem)
+        return save(ablation_figure(summary, trends), out_stem)

@@ -12,6 +12,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from morse.analysis.plots.error_view import draw_image
 from morse.analysis.plots.style import grid, no_data, save, style
 from morse.analysis.vocabulary import variant_colour, variant_order
 
@@ -96,9 +97,7 @@ def _draw_overlay(
     class_names: list[str],
     show_points: bool,
 ) -> None:
-    image = sample["image"].astype(float)
-    lo, hi = np.percentile(image, [1, 99]) if image.size else (0.0, 1.0)
-    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+    draw_image(ax, sample)  # in colour for an RGB image
     label = sample["label"]
     for index in range(1, len(class_names) + 1):
         colour = _class_colour(index)

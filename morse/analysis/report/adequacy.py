@@ -21,7 +21,7 @@ from morse.analysis.report.format import fmt, fmt_ci, is_missing
 from morse.analysis.vocabulary import variant_rank
 from morse.evaluation.refinement import ALL_STEPS
 
-__all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "adequacy_table", "plateau_display",
+__all__ = ["HURTS_CONVERGED", "UNDER_TRAINED_SENTENCE", "ablation_warnings", "adequacy_table", "plateau_display",
            "under_trained_sentences"]  # fmt: skip
 
 #: What the report says of a head whose refinement breaks more pixels than it fixes.
@@ -93,3 +93,26 @@ def plateau_display(runs: Sequence[Run]) -> pd.DataFrame:
         "still falling if fall − 1.645 SE exceeds": _pct(r.threshold), "end point loss": fmt(r.end_loss, 4),
         "log rows in window": r.n_rows,
     } for r in table.itertuples(index=False)])  # fmt: skip
+
+
+def ablation_warnings(trends: pd.DataFrame | None) -> list[str]:
+    """One sentence per dataset x backbone x knob whose trend runs through an under-trained point
+    (``ablation_trends.csv``'s ``adequacy``), for the top of the report: such a sweep does not
+    answer its question, and the sentence says which points and why."""
+    if trends is None or trends.empty or "adequacy" not in trends:
+        return []
+    out = []
+    bad = trends[trends["adequacy"].astype(str).isin(["head under-trained", "backbone under-trained"])]
+    for (dataset, backbone, knob), group in bad.groupby(["dataset", "backbone", "knob"], sort=True):
+        backbone_bad = (group["adequacy"].astype(str) == "backbone under-trained").any()
+        values = sorted({v for text in group["under_trained"].dropna().astype(str) for v in text.split(";") if v})
+        if backbone_bad:
+            why, what = f"the {backbone} backbone is under-trained on {dataset}", "its trends are"
+        else:
+            why = (f"the head at {knob} = {', '.join(values)} breaks more labels than it fixes with its point "
+                   "loss not on its plateau")  # fmt: skip
+            what = "its trend over the refined output is"
+        out.append(f"The ablation over {knob} on {dataset} / {backbone} does not pass the adequacy checks: {why}; "
+                   f"{what} not evidence about the method (see \"Is the head trained?\" and the Ablations section).")  # fmt: skip
+    return out
+

@@ -140,6 +140,7 @@ def build_report(
         "ran": ran,
         "phantoms": phantoms,
         "phantom_warning": PHANTOM_WARNING,
+        "ablation_warnings": adequacy.ablation_warnings(read.regime.ablation_trends),
         "head_html": html_table(transposed(provenance.head_table(variant_runs), _RUN_KEYS)),
         "train_html": html_table(transposed(provenance.config_table(variant_runs, "train"), _RUN_KEYS)),
         "preparation": provenance.preparation_lines(variant_runs),
@@ -153,8 +154,9 @@ def build_report(
         "plateau_html": html_table(adequacy.plateau_display(variant_runs)),
         "training_figure": figures.training_entry(variant_runs, read.training_logs, figures_dir),
         "machines": {**machines, "html": html_table(machines["html"])},
-        "ablation_figure": figures.ablation_entry(ablation, figures_dir),
+        "ablation_figure": figures.ablation_entry(ablation, figures_dir, read.regime.ablation_trends),
         "ablation_html": html_table(tables.ablation_table(ablation)),
+        "ablation_trends_html": html_table(tables.ablation_trend_table(read.regime.ablation_trends)),
         "boundary_computed": data.boundary is not None,
         "boundary_figure": None if data.boundary is None else figures.boundary_entry(
             data.boundary, ablated, figures_dir),  # fmt: skip

@@ -18,6 +18,7 @@ from morse.analysis.plots.ablation import plot_ablations
 from morse.analysis.plots.blob import plot_rank_blobs
 from morse.analysis.plots.boundary import plot_boundary_errors
 from morse.analysis.plots.cost import plot_cost_accuracy
+from morse.analysis.plots.error_view import plot_error_view
 from morse.analysis.plots.forest import plot_forest
 from morse.analysis.plots.paired import plot_paired_cases
 from morse.analysis.plots.per_class import plot_per_class_scores
@@ -79,6 +80,15 @@ def main_figures(metrics: pd.DataFrame, samples: QualitativeSamples, figures_dir
             "(lowest seed of each variant).",
             plot_qualitative(chosen, figures_dir / f"qualitative_{slug(dataset)}_{slug(backbone)}", names),
         ))  # fmt: skip
+        out.append(entry(
+            f"Errors: {dataset} / {backbone}",
+            "The same slice as an error view (top: coarse, bottom: refined): false positives "
+            "(foreground predicted on background) in vermillion, false negatives (foreground "
+            "predicted as background) in blue, a wrong foreground class in purple (colour-blind-safe "
+            "Okabe-Ito colours; correct pixels show the image), the inference points in yellow; "
+            "each title counts the pixels of each kind.",
+            plot_error_view(chosen, figures_dir / f"errors_{slug(dataset)}_{slug(backbone)}"),
+        ))  # fmt: skip
     return out
 
 
@@ -100,9 +110,10 @@ def training_entry(runs: Sequence[Run], logs: pd.DataFrame, figures_dir: Path) -
     )  # fmt: skip
 
 
-def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
-    """The ablation figure of :func:`~morse.analysis.summaries.ablation.ablation_summary`."""
-    paths = plot_ablations(summary, figures_dir / "ablations")
+def ablation_entry(summary: pd.DataFrame, figures_dir: Path, trends: pd.DataFrame | None = None) -> Entry | None:
+    """The ablation figure of :func:`~morse.analysis.summaries.ablation.ablation_summary`, each
+    line annotated with its trend (``ablation_trends.csv``) when given."""
+    paths = plot_ablations(summary, figures_dir / "ablations", trends)
     if not paths:
         return None
     return entry(
@@ -110,7 +121,10 @@ def ablation_entry(summary: pd.DataFrame, figures_dir: Path) -> Entry | None:
         f"One panel per ablated knob (rows: {_metrics_text()}), one line per scored output; "
         "each point is the mean over test cases of the case means (foreground classes, then "
         "seeds, averaged per case) with a 95% bootstrap band over cases; the star marks the base "
-        "variant at its own value of the knob; dashed: baseline (coarse) mean.",
+        "variant at its own value of the knob; dashed: baseline (coarse) mean. In each panel, per "
+        "output: the trend over the knob (mean over cases of each case's least-squares slope on the "
+        "knob's rank, per step, with its 95% bootstrap CI, Holm-adjusted sign-flip p-value and "
+        "decision: rising / falling / no trend / non-monotone; docs/metrics.md).",
         paths,
     )
 

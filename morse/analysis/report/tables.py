@@ -23,7 +23,7 @@ from morse.analysis.vocabulary import (
     variant_rank,
 )  # fmt: skip
 
-__all__ = ["ablation_table", "cost_table", "empty_table", "published_table", "summary_tables",
+__all__ = ["ablation_table", "ablation_trend_table", "cost_table", "empty_table", "published_table", "summary_tables",
            "verdict_table"]  # fmt: skip
 
 NOT_AVAILABLE = "not available"
@@ -75,6 +75,22 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         )
     table = pd.DataFrame(out)
     return table if (table["across the budget"] != NO_TREND).any() else table.drop(columns="across the budget")
+
+
+def ablation_trend_table(trends: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per knob x output x metric of ``ablation_trends.csv``: the values, the slope per
+    step with its CI, the Holm p-value, the shape and the decision, and the points' adequacy."""
+    if trends is None or trends.empty:
+        return pd.DataFrame()
+    rows = []
+    for r in trends.itertuples(index=False):
+        k = digits(str(r.metric)) + 1
+        rows.append({"dataset": r.dataset, "backbone": r.backbone, "knob": f"{r.knob} ({r.base})",
+                     "values": str(r.values).replace(";", " / "), "output": r.output, "metric": metric_label(str(r.metric)),
+                     "slope per step [95% CI]": fmt_ci(r.slope, r.ci_low, r.ci_high, k), "p_holm": fmt_p(r.p_holm), "shape": r.shape, "decision": r.decision, "better at": r.better,
+                     "n cases": r.n_cases, "adequacy": r.adequacy + ("" if is_missing(r.under_trained) or not str(r.under_trained)
+                                                                     else f" (head under-trained at {r.under_trained})")})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:

@@ -11,12 +11,13 @@ from typing import Any
 
 import pandas as pd
 
+from baselines.input_sizes import BUILTIN_FEATURE_LEVELS
 from morse.analysis.bootstrap import bootstrap_ci
 from morse.analysis.inputs.runs import Ablation, Run
 from morse.analysis.summaries.cases import case_means
 from morse.analysis.vocabulary import HEADLINE, output_rank
 
-__all__ = ["ABLATION_COLUMNS", "ablation_points", "ablation_summary", "value_key", "value_label"]
+__all__ = ["ABLATION_COLUMNS", "ablation_points", "ablation_summary", "knob_series", "value_key", "value_label"]
 
 ABLATION_COLUMNS = [
     "dataset", "backbone", "base", "knob", "value", "value_label", "role", "variant",
@@ -48,14 +49,39 @@ def ablation_points(runs: Sequence[Run]) -> dict[tuple[str, str, str], Ablation]
     return {(r.dataset, r.backbone, r.variant): r.ablation for r in runs if r.ablation is not None}
 
 
+def _head_value(run: Run, knob: str) -> Any:
+    """A run's value of a head ``knob`` from its run.json ``head``; ``num_experts`` left unset
+    (one expert per feature map) resolved to a built-in backbone's number of feature maps."""
+    value = run.head.get(knob)
+    if value is None and knob == "num_experts" and run.backbone in BUILTIN_FEATURE_LEVELS:
+        options = run.info.get("backbone_options")
+        return BUILTIN_FEATURE_LEVELS[run.backbone](options if isinstance(options, dict) else {})
+    return value
+
+
 def _base_value(runs: Sequence[Run], dataset: str, backbone: str, base: str, knob: str) -> Any:
-    """The base variant's own value of ``knob`` from its run.json ``head`` (None if unknown)."""
+    """The base variant's own value of ``knob`` (:func:`_head_value`; None if unknown)."""
     for run in runs:
         if (run.dataset, run.backbone, run.variant) == (dataset, backbone, base) and (
-            run.head.get(knob) is not None
+            _head_value(run, knob) is not None
         ):
-            return run.head[knob]
+            return _head_value(run, knob)
     return None
+
+
+def knob_series(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[tuple[Any, str]]]:
+    """(dataset, backbone, base, knob) -> its points ``(value, variant)`` in value order: every
+    ablation variant, and the base variant at its own value of the knob (from its run.json
+    ``head``) unless an ablation variant has that value (the same configuration)."""
+    points = ablation_points(runs)
+    series: dict[tuple[str, str, str, str], dict[tuple[int, Any], tuple[Any, str]]] = {}
+    for (dataset, backbone, variant), point in sorted(points.items()):
+        series.setdefault((dataset, backbone, point.base, point.knob), {})[value_key(point.value)] = (point.value, variant)
+    for (dataset, backbone, base, knob), known in series.items():
+        value = _base_value(runs, dataset, backbone, base, knob)
+        if value is not None:
+            known.setdefault(value_key(value), (value, base))
+    return {key: [known[k] for k in sorted(known)] for key, known in sorted(series.items())}
 
 
 def _row(group: pd.DataFrame, key: tuple[str, ...], metric: str, **fields: Any) -> dict[str, Any]:
