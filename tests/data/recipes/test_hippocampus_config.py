@@ -14,6 +14,7 @@ from morse.config import load_config
 from morse.data.prepared.format import load_case, read_dataset_info
 from morse.data.recipes.registry import fetch_dataset, prepare_dataset
 from morse.data.sources.decathlon_tasks import decathlon_task
+from morse.evaluation.convergence import MIN_ROWS, validation_plateau
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hippocampus.yaml"
 
@@ -24,6 +25,18 @@ def test_downloads_task04_with_monais_md5() -> None:
     task = decathlon_task(entry["task"])
     assert task.checksum == "md5:9d24dba78a72977dbd1d2e110310f31b"  # docs/datasets.md's table
     assert task.url.endswith("/Task04_Hippocampus.tar")
+
+
+def test_validation_rows_suffice_for_the_plateau_in_both_stages() -> None:
+    """Rows every validate_every and at the last iteration (the training loop's schedule): the
+    plateau criterion needs MIN_ROWS of them in each stage's last fifth, or it is undetermined."""
+    train = load_config(CONFIG)["train"]
+    every = train["validate_every"]
+    for stage, iterations in (("pretrain", train["pretrain_iterations"]), ("joint", train["iterations"])):
+        rows = [*range(every, iterations, every), iterations]
+        rising = validation_plateau(rows, [0.5 + 0.3 * r / iterations for r in rows], iterations)
+        assert rising["n_rows"] >= MIN_ROWS and rising["converged"] is False, stage  # judged, still rising
+    assert MIN_ROWS == 8 and (train["iterations"], every) == (600, 15)  # 495, 510, ..., 600: 8 rows
 
 
 def test_plan_is_one_pretraining_and_four_variants_per_seed(tmp_path: Path) -> None:
