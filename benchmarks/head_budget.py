@@ -82,9 +82,9 @@ def tuning_dataset(config: dict[str, Any], dataset: str, val_cases: int, out: Pa
         shutil.rmtree(prepared)
         raise SystemExit(f"the tuning split's test cases differ from the config's; refusing "
                          f"({info.splits['test']} vs {reference.splits['test']})")
-    assert set(info.splits["val"]) <= set(reference.splits["train"])
+    assert set(info.splits["val"]) <= set(reference.splits["train"]) | set(reference.splits["val"])
     print(f"{dataset}: {len(info.splits['train'])} train, {len(info.splits['val'])} val "
-          f"(from the config's training cases), test untouched", flush=True)
+          f"(from the config's training and validation cases), test untouched", flush=True)
     return prepared
 
 

@@ -27,6 +27,9 @@ REFERENCE_RESULTS = REPO_ROOT / "config" / "reference_results.csv"
 BACKBONE_REFERENCE = "backbone_reference"
 #: ``published``: a number set beside ours in the report's "Ours vs published" table only.
 ROLES = ("published", BACKBONE_REFERENCE)
+#: Kinds that read many different data sets (any Decathlon task, any nnU-Net dataset, any image
+#: folders): a field reference keyed by such a kind would be set beside every one of them.
+GENERIC_KINDS = ("msd", "nnunet", "images2d")
 REFERENCE_COLUMNS = ["dataset", "backbone", "variant", "output", "class", "metric", "value", "unit",
                      "source", "table", "note", "role", "protocol"]  # fmt: skip
 
@@ -82,6 +85,12 @@ def check_references(config: dict[str, Any], path: Path | None = None) -> None:
         if not math.isfinite(number):
             raise ConfigError(f"{where}: column 'value' is {row['value']!r}; give the published number")
         if (row["role"] or "").strip() == BACKBONE_REFERENCE:
+            if row["dataset"].strip() in GENERIC_KINDS:
+                raise ConfigError(
+                    f"{where}: kind {row['dataset'].strip()!r} reads many data sets (every task or folder "
+                    f"of that kind), so a {BACKBONE_REFERENCE} for it would judge all of them; set its role "
+                    f"to 'published' (those datasets are judged by convergence alone)"
+                )
             key = (row["dataset"], row["backbone"], row["metric"])
             if key in seen:
                 raise ConfigError(

@@ -43,6 +43,9 @@ def test_the_shipped_references_pass_and_name_one_field_reference_per_pair(tiny:
     ({"role": "reference"}, r"column 'role' has unknown value 'reference'; known: backbone_reference, published"),
     ({"value": "n/a"}, r"ref\.csv:3 .*column 'value' is 'n/a'; give the published number"),
     ({"table": "2"}, r"ref\.csv:3 .*a second backbone_reference for acdc / unet / dice \(the first is on line 2\)"),
+    ({"dataset": "msd"}, r"ref\.csv:3 \(msd / unet / dice\): kind 'msd' reads many data sets .*set its role to "
+                         r"'published'"),
+    ({"dataset": "nnunet"}, r"ref\.csv:3 .*kind 'nnunet' reads many data sets"),
 ])  # fmt: skip
 def test_a_bad_reference_row_is_refused_naming_file_line_and_column(tmp_path: Path, tiny: dict, change: dict,
                                                                     message: str) -> None:  # fmt: skip
@@ -57,6 +60,11 @@ def test_a_backbone_the_config_names_is_known_and_an_empty_role_is_published(tmp
     config["backbones"]["mypackage.nets:build"] = {}
     check_references(config, _write(tmp_path / "ref.csv", ROW, {**ROW, "backbone": "mypackage.nets:build"},
                                     {**ROW, "role": ""}))  # fmt: skip
+
+
+def test_a_generic_kind_may_carry_published_numbers_but_no_field_reference(tmp_path: Path, tiny: dict) -> None:
+    published = {**ROW, "dataset": "msd", "role": "published"}
+    check_references(validate_config(tiny), _write(tmp_path / "ref.csv", ROW, published))
 
 
 def test_missing_columns_are_named(tmp_path: Path, tiny: dict) -> None:

@@ -19,7 +19,7 @@ class Echo:
     def eval(self) -> Echo:
         return self
 
-    def predict(self, x: torch.Tensor, overwritten: bool = False) -> dict[str, torch.Tensor]:
+    def predict(self, x: torch.Tensor, overwritten: bool = False, refine: bool = True) -> dict[str, torch.Tensor]:
         return {"coarse": torch.cat([0.5 - x, x - 0.5], 1)}
 
 
