@@ -50,10 +50,12 @@ Key = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class Verdict:
-    """A state of :data:`STATES` and the sentence that says why."""
+    """A state of :data:`STATES`, the sentence that says why, and ``basis``: the reason in a few
+    words (for instance "too few cases for a test"), for tables that have no room for the sentence."""
 
     state: str
     reason: str
+    basis: str
 
 
 def is_missing(value: Any) -> bool:
@@ -106,38 +108,43 @@ def decide(
     if budget_trend not in TRENDS:
         raise ValueError(f"budget_trend must be one of {', '.join(TRENDS)}; got {budget_trend!r}")
     if not_run is not None:
-        return Verdict("not run", not_run)
+        return Verdict("not run", not_run, "not run")
     trend = "" if budget_trend == "not available" else f"; over the training budget the difference is {budget_trend}"
     if adequacy in ("head under-trained", "backbone under-trained"):
         return Verdict("not evidence", f"{adequacy}: the difference says more about the training budget "
-                                       "than about the method" + trend)  # fmt: skip
+                                       "than about the method" + trend, adequacy)  # fmt: skip
     if _finite(n_cases) and int(n_cases) < MIN_CASES:
         return Verdict("not evidence", f"too few cases for a test: {int(n_cases)} paired case(s); a two-sided "
-                                       f"Wilcoxon test reaches p < {alpha:g} only from {MIN_CASES}")  # fmt: skip
+                                       f"Wilcoxon test reaches p < {alpha:g} only from {MIN_CASES}",
+                       "too few cases for a test")  # fmt: skip
     if non_monotone:
         return Verdict("not evidence", f"not monotone in the knob: {non_monotone}; a claim of a monotone "
-                                       "trend does not describe it" + trend)  # fmt: skip
+                                       "trend does not describe it" + trend, "not monotone in the knob")  # fmt: skip
     k, unit = digits(metric), _unit(metric)
     if _finite(effect) and float(effect) == 0 and not _finite(p_holm):
-        return Verdict("no detectable effect", "every paired difference is zero" + trend)
+        return Verdict("no detectable effect", "every paired difference is zero" + trend, "no difference")
     if not _finite(effect) or not _finite(p_holm):
-        return Verdict("not evidence", "no test: the difference or its p-value is undefined" + trend)
+        return Verdict("not evidence", "no test: the difference or its p-value is undefined" + trend,
+                       "the difference or its p-value is undefined")
     if float(p_holm) < alpha and ci is not None and _finite(ci[0]) and _finite(ci[1]) \
             and float(ci[0]) <= 0 <= float(ci[1]):
         return Verdict("no detectable effect", f"p_holm {float(p_holm):.3g}, but the 95 % CI "
-                                               f"[{_number(ci[0], k)}, {_number(ci[1], k)}] includes 0" + trend)  # fmt: skip
+                                               f"[{_number(ci[0], k)}, {_number(ci[1], k)}] includes 0" + trend,
+                       "its 95 % CI includes 0")  # fmt: skip
     if float(p_holm) < alpha:
         sign = np.sign(float(rank_effect)) if _finite(rank_effect) and float(rank_effect) != 0 else np.sign(float(effect))
         with_claim = (sign > 0) == (direction == "higher")
         state = "supported" if with_claim else "contradicted"
         side = "in" if with_claim else "against"
         return Verdict(state, f"significant {side} the claimed direction ({direction}): "
-                              f"{_number(effect, k, signed=True)} {unit}, p_holm {float(p_holm):.3g}" + trend)  # fmt: skip
+                              f"{_number(effect, k, signed=True)} {unit}, p_holm {float(p_holm):.3g}" + trend,
+                   f"significant {side} the claim")  # fmt: skip
     if _finite(min_detectable):
         seen = f"an effect of at least {_number(min_detectable, k)} {unit} would have been seen (80 % power)"
     else:
         seen = "the minimum detectable difference could not be estimated"
-    return Verdict("no detectable effect", f"not significant (p_holm {float(p_holm):.3g}); {seen}" + trend)
+    return Verdict("no detectable effect", f"not significant (p_holm {float(p_holm):.3g}); {seen}" + trend,
+                   "not significant")
 
 
 def derived_adequacy(arms: Iterable[tuple[str, str, str, str]], under_trained: set[Key],

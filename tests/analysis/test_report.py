@@ -11,6 +11,7 @@ from fake_results import build_report, make_results, make_runs, section
 
 from morse.analysis.report import PHANTOM_WARNING
 from morse.analysis.report.provenance import head_table, label_names
+from morse.analysis.report.tables import verdict_table
 from morse.analysis.report.wording import gain_sections, significance
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,8 +57,8 @@ def test_verdict_numbers_are_formatted(synapse_report: tuple[Path, str]) -> None
     assert "-1.50 [-2.75, -0.25]" in verdict  # HD95, 2 decimals
     assert "0.041" in verdict and "&lt;0.001" in verdict and "0.400" in verdict  # p_holm
     assert "coarse (backbone logits" in verdict and "refined (point-rendered" in verdict
-    # 'better' is spelled out with the variant names
-    assert re.search(r"<td>baseline</td>\s*</tr>", verdict)
+    # the fixture has 2 paired cases: no side is named (the names: test_verdict_table_names_the_side...)
+    assert re.search(r"<td>no test \(too few cases for a test\)</td>\s*</tr>", verdict)
 
 
 def test_summary_shows_mean_and_sd(synapse_report: tuple[Path, str]) -> None:
@@ -257,3 +258,18 @@ def test_head_table_hides_the_bare_backbones_unused_head_settings() -> None:
     assert table.loc["baseline", "head_type"] == "none"
     assert (table.loc["baseline", ["fusion", "expert_width", "num_points"]] == "–").all()
     assert table.loc["morse", "expert_width"] == 32 and table.loc["morse", "num_points"] == 288
+
+
+def test_verdict_table_names_the_side_by_the_verdict_rule() -> None:
+    """The table's "better" column follows verdicts.decide, not compare's ``better``: with too few
+    paired cases it says "no test" whatever the p-value; otherwise the metric's direction and the
+    rank effect's sign pick the side, named by the variant."""
+    rows = _gain_rows(0.001, 0.001)
+    rows["better"] = "variant"  # compare's column disagrees on purpose: the table must not read it
+    few = verdict_table(rows.assign(n_cases=4))
+    assert list(few["better"]) == ["no test (too few cases for a test)"] * 2
+    enough = verdict_table(rows)
+    # both rows have rank effect -0.4 on Dice (higher is better), so the reference side wins: the
+    # baseline for the coarse row; for refined vs its own coarse output the arms share a name and
+    # the side names the output (the rank effect, not the positive mean difference, gives the sign)
+    assert list(enough["better"]) == ["baseline better", "morse (coarse) better"]

@@ -66,6 +66,24 @@ def test_too_few_cases_for_a_test_is_not_evidence() -> None:
     assert decide(0.05, float("nan"), "higher", metric="dice", n_cases=8).state == "not evidence"
 
 
+def test_each_verdict_states_its_basis_in_a_few_words() -> None:
+    """``basis``: the short form tables print; one per branch of decide, and never the sentence."""
+    cases = {
+        "too few cases for a test": decide(0.05, 0.01, "higher", metric="dice", n_cases=5),
+        "head under-trained": decide(0.05, 0.01, "higher", metric="dice", n_cases=9, adequacy="head under-trained"),
+        "the difference or its p-value is undefined": decide(0.05, float("nan"), "higher", metric="dice", n_cases=8),
+        "no difference": decide(0.0, float("nan"), "higher", metric="dice", n_cases=8),
+        "significant in the claim": decide(0.05, 0.01, "higher", metric="dice", n_cases=9),
+        "significant against the claim": decide(-0.05, 0.01, "higher", metric="dice", n_cases=9),
+        "not significant": decide(0.05, 0.2, "higher", metric="dice", n_cases=9),
+        "its 95 % CI includes 0": decide(0.05, 0.01, "higher", metric="dice", ci=(-0.01, 0.1)),
+        "not monotone in the knob": decide(0.05, 0.01, "higher", metric="dice", non_monotone="an inverted U"),
+        "not run": decide(None, None, "higher", metric="dice", not_run="variant 'x' is not configured"),
+    }  # fmt: skip
+    for basis, verdict in cases.items():
+        assert verdict.basis == basis and verdict.basis != verdict.reason
+
+
 def test_not_run_and_the_budget_trend() -> None:
     verdict = decide(None, None, "higher", metric="dice", not_run="variant 'pointrend' is not configured")
     assert (verdict.state, verdict.reason) == ("not run", "variant 'pointrend' is not configured")

@@ -13,6 +13,7 @@ import pandas as pd
 from morse.analysis.regime.budget import NOT_AVAILABLE as NO_TREND
 from morse.analysis.report.format import fmt, fmt_ci, fmt_p, html_table, is_missing, normalise_name
 from morse.analysis.report.regime_wording import BACKBONE, adequacy, not_evidence, trend
+from morse.analysis.report.wording import side_words
 from morse.analysis.vocabulary import (
     HEADLINE,
     SUMMARISED,
@@ -32,7 +33,7 @@ NOT_AVAILABLE = "not available"
 def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Verdict table ("Does MORSE help?"): difference with 95% CI, Holm-corrected p, the smallest
     difference the experiment could detect (80 % power at the row's Holm level), and which side
-    is better; the rows of an under-trained backbone, and an under-trained head's refined rows
+    is better by :func:`morse.analysis.verdicts.decide` (as the verdict matrix); the rows of an under-trained backbone, and an under-trained head's refined rows
     (their ``adequacy``), say so instead of naming a side. A column "across the budget" gives
     each row's trend when any row has one."""
     rows = comparisons[comparisons["metric"].isin(HEADLINE)].copy()
@@ -46,9 +47,10 @@ def verdict_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     for r in rows.itertuples(index=False):
         metric = str(r.metric)
         k = digits(metric)
-        better = {"variant": str(r.variant), "reference": str(r.reference_variant)}.get(
-            str(r.better), str(r.better)
-        )
+        arms = (str(r.variant), str(r.reference_variant))
+        if arms[0] == arms[1]:  # refinement vs its own coarse output: the outputs tell the sides apart
+            arms = (f"{arms[0]} ({r.output})", f"{arms[1]} ({r.reference_output})")
+        better = side_words(r, *arms)
         state = adequacy(r)
         if not_evidence(state, str(r.output)):
             better = f"not evidence (under-trained {'backbone' if state == BACKBONE else 'head'})"

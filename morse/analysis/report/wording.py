@@ -121,16 +121,17 @@ def detectable(row: Any) -> str:
     return f"this experiment could have detected differences of at least {fmt(mdd, digits(metric))} {unit}{at}"
 
 
-def _state_words(row: Any, variant: str) -> str:
-    """The verdict words of one comparison row, from :func:`morse.analysis.verdicts.decide` (the
-    one rule of verdicts.csv and the verdict matrix), with the metric's own direction as the claim."""
+def side_words(row: Any, variant: str, reference: str = "baseline") -> str:
+    """Which side of one comparison row is better, from :func:`morse.analysis.verdicts.decide` (the
+    one rule of verdicts.csv and the verdict matrix) with the metric's own direction as the claim:
+    "<variant> better", "<reference> better", "no difference", or "no test (<why>)"."""
     metric = str(row.metric)
     verdict = decide(row.mean_difference, row.p_holm, "higher" if higher_is_better(metric) else "lower",
                      metric=metric, n_cases=getattr(row, "n_cases", None),
                      rank_effect=getattr(row, "effect_size", None))  # fmt: skip
     if verdict.state == "not evidence":
-        return f"no test ({verdict.reason.split(':')[0]})"
-    return {"supported": f"{variant} better", "contradicted": "baseline better"}.get(verdict.state, "no difference")
+        return f"no test ({verdict.basis})"
+    return {"supported": f"{variant} better", "contradicted": f"{reference} better"}.get(verdict.state, "no difference")
 
 
 def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
@@ -158,7 +159,7 @@ def verdict_sentences(comparisons: pd.DataFrame) -> list[str]:
             continue
         parts = []
         for r in group.itertuples(index=False):
-            verdict = _state_words(r, str(variant))
+            verdict = side_words(r, str(variant))
             trend = trend_phrase(r)
             verdict += f" at this budget; {trend}" if trend else ""
             parts.append(f"{metric_label(str(r.metric))}: {verdict} "
