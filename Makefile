@@ -8,7 +8,7 @@ CORES ?= all
 BENCH_ARGS ?= --quick
 LINT_CONFIGS ?= config/config.yaml config/tiny.yaml
 # studies linted as overlays of config/config.yaml
-LINT_STUDIES ?= config/ablations.yaml config/cost.yaml
+LINT_STUDIES ?= config/ablations.yaml config/gating.yaml config/cost.yaml
 
 .PHONY: run test test-slurm lint dry-run bench clean-results help
 

@@ -13,6 +13,7 @@ from morse.config import ConfigError, load_config, run_config, run_matrix
 BASE = ROOT / "config" / "config.yaml"
 ABLATIONS = ROOT / "config" / "ablations.yaml"
 COST = ROOT / "config" / "cost.yaml"
+GATING = ROOT / "config" / "gating.yaml"
 
 
 def _write(path: Path, data: dict) -> Path:
@@ -30,11 +31,22 @@ def test_the_ablation_study_is_the_base_plus_its_sweep() -> None:
     assert study["experiment"] == "phantom-ablations" and study["seeds"] == [0]
     # the overlay's variants replace the base's (no pointrend), plus one variant per knob value
     assert sorted(study["variants"]) == sorted([
-        "baseline", "morse", "morse_deterministic", "morse-num_experts-1", "morse-num_experts-3",
+        "baseline", "morse", "morse-num_experts-1", "morse-num_experts-3",
         "morse-num_points-72", "morse-num_points-1152"])  # fmt: skip
     run = run_config(study, "phantom2d", "unet", "morse-num_points-72", 0)
     assert run["head"]["num_points"] == 72 and run["head"]["expert_width"] == base["method"]["expert_width"]
     assert run["train"] == run_config(base, "phantom2d", "unet", "morse", 0)["train"]
+
+
+def test_the_gating_study_is_morse_against_its_deterministic_twin() -> None:
+    base, study = load_config(BASE), load_config([BASE, GATING])
+    assert study["train"] == base["train"] and study["method"] == base["method"]
+    assert study["experiment"] == "phantom-gating" and list(study["datasets"]) == ["phantom2d"]
+    stochastic, deterministic = (run_config(study, "phantom2d", "unet", v, 0)["head"]
+                                 for v in ("morse", "morse_deterministic"))  # fmt: skip
+    assert stochastic["stochastic_gating"] and not deterministic["stochastic_gating"]
+    assert {k: v for k, v in stochastic.items() if k != "stochastic_gating"} == \
+        {k: v for k, v in deterministic.items() if k != "stochastic_gating"}
 
 
 def test_the_cost_study_inherits_the_base_too() -> None:
@@ -91,8 +103,8 @@ def test_the_workflow_plans_the_study_from_base_and_overlay(tmp_path: Path) -> N
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     trains = [block for block in out.split("\nrule ") if block.startswith("train:")]
-    # baseline, morse, morse_deterministic and the four knob points; one seed, the 2D phantom only
-    assert len(trains) == 7 and all("results/phantom-ablations/phantom2d/unet/" in t for t in trains)
+    # baseline, morse and the four knob points; one seed, the 2D phantom only
+    assert len(trains) == 6 and all("results/phantom-ablations/phantom2d/unet/" in t for t in trains)
     assert not any("/pointrend/" in t or "phantom3d" in t for t in trains)
     refused = _write(tmp_path / "bad.yaml", {"experiment": "s", "train": {"lr": 0.1}})
     failed = run_snakemake(work, "-n", "--configfile", str(BASE), str(refused))
