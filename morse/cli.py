@@ -163,7 +163,7 @@ def cmd_aggregate_budget(args: argparse.Namespace) -> None:
     from morse.analysis.inputs.tables import aggregate_budget_metrics
     from morse.common import atomic_path
 
-    frame = aggregate_budget_metrics([Path(p) for p in args.budget])
+    frame = aggregate_budget_metrics(_distinct_files(args.budget, "budget metrics"))
     with atomic_path(Path(args.out)) as tmp:
         frame.to_csv(tmp, index=False)
     print(f"aggregated the snapshots of {len(args.budget)} run(s) into {args.out} ({len(frame)} rows)")

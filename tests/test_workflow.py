@@ -302,8 +302,9 @@ def test_device_cuda_without_a_gpu_fails_before_any_job(tmp_path: Path) -> None:
 
 def test_a_failed_job_shows_its_error_line_and_leaves_no_temporaries(tmp_path: Path) -> None:
     config = tmp_path / "local.yaml"
-    empty = tmp_path / "an empty folder"  # (a missing one stops Snakemake before any job)
+    empty = tmp_path / "a folder without images"  # (a missing or empty one stops Snakemake before any job)
     empty.mkdir()
+    (empty / "notes.txt").write_text("not a dataset\n")
     config.write_text((ROOT / "config" / "tiny.yaml").read_text().replace(
         "    kind: phantom2d\n", f"    kind: synapse\n    source: local\n    path: {empty}\n"))
     leftover = tmp_path / "data" / "prepared" / ".tmp-0123456789ab-phantom2d"  # of a killed prepare

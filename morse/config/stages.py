@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from morse.data.sources.fingerprint import MISSING, local_dataset_fingerprint
+from morse.data.sources.fingerprint import EMPTY, MISSING, local_dataset_fingerprint
 
 __all__ = [
     "EVALUATE_KEYS",
@@ -60,15 +60,19 @@ def evaluation_settings(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def local_source_problem(config: dict[str, Any]) -> str | None:
-    """Why a ``source: local`` dataset cannot be read now (its folder is missing), else None.
+    """Why a ``source: local`` dataset cannot be read now (its folder is missing or holds no
+    file), else None.
 
-    Checked before any job: a missing folder changes the fetch parameter, and Snakemake would
-    delete the dataset's prepared arrays before the fetch step found the folder missing."""
+    Checked before any job: a missing or empty folder (an unmounted drive, or its empty mount
+    point) changes the fetch parameter; Snakemake would then delete the fetch's marker, and once
+    the drive is back the new marker would re-prepare and retrain the dataset for nothing."""
     for name, entry in config["datasets"].items():
-        if entry.get("source") == "local" and local_dataset_fingerprint(entry) == MISSING:
+        state = local_dataset_fingerprint(entry) if entry.get("source") == "local" else ""
+        if state in (MISSING, EMPTY):
+            what = "does not exist or is not a folder" if state == MISSING else "holds no file"
             return (
-                f"config key 'datasets.{name}.path': the local data folder {entry['path']} does not "
-                "exist or is not a folder (an unmounted drive?); mount it or fix `path` and run "
+                f"config key 'datasets.{name}.path': the local data folder {entry['path']} {what} "
+                "(an unmounted drive?); mount it or fix `path` and run "
                 f"again (data/prepared/{name} and the runs are left as they are)"
             )
     return None

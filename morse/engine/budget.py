@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from morse.common import atomic_path
+from morse.common import atomic_path, remove_stale_temporaries
 from morse.data.prepared.format import mask_outside_fov
 from morse.engine.evaluate import (
     METRICS_CSV_COLUMNS,
@@ -41,6 +41,7 @@ def evaluate_budget(run_dir: Path, data_root: Path, threads: int = 1, progress: 
     """Score every snapshot run.json lists on the test split; write ``run_dir/budget_metrics.csv``
     (atomically) and return it. A listed snapshot file that is missing is an error naming it."""
     run_dir, data_root = Path(run_dir), Path(data_root)
+    remove_stale_temporaries(run_dir / "budget_metrics.csv")  # of an earlier, killed attempt
     torch.set_num_threads(threads)
     run, info, cases = open_run(run_dir, data_root, "test", settings)
     snapshots = run.get("snapshots") or []

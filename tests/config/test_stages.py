@@ -45,5 +45,11 @@ def test_a_missing_local_folder_is_named_with_the_key(tmp_path: Path) -> None:
     problem = local_source_problem(config)
     assert problem is not None and problem.startswith("config key 'datasets.mine.path': the local data folder")
     assert "mount it or fix `path`" in problem and "data/prepared/mine and the runs are left as they are" in problem
-    (tmp_path / "gone").mkdir()
+    assert "does not exist or is not a folder" in problem
+    (tmp_path / "gone").mkdir()  # an empty mount point: still nothing to read
+    empty = local_source_problem(config)
+    assert empty is not None and "holds no file (an unmounted drive?)" in empty
+    (tmp_path / "gone" / "sub").mkdir()  # folders alone are not files either
+    assert "holds no file" in str(local_source_problem(config))
+    (tmp_path / "gone" / "sub" / "case.nii.gz").write_bytes(b"x")
     assert local_source_problem(config) is None

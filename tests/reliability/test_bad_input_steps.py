@@ -118,8 +118,29 @@ def test_aggregate_refuses_a_file_given_twice(evaluated: Path, tmp_path: Path, c
     boundary = str(evaluated / "boundary.csv")
     assert cli.main(["aggregate", "--out-dir", str(out), str(metrics), "--boundary", boundary, boundary]) == 1
     _one_line(capsys, "aggregate", "boundary file .* is given twice")
+    refinement = str(evaluated / "refinement.csv")
+    assert cli.main(["aggregate", "--out-dir", str(out), str(metrics), "--refinement", refinement, refinement]) == 1
+    _one_line(capsys, "aggregate", "refinement file .* is given twice")
+    assert not out.exists()
     assert cli.main(["aggregate", "--out-dir", str(out), str(metrics)]) == 0
     assert len(pd.read_csv(out / "metrics.csv")) == len(pd.read_csv(metrics))
+
+
+def test_aggregate_budget_refuses_a_file_given_twice(evaluated: Path, tiny_prepared: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(evaluated, run)
+    own = run / ".tmp-0123456789ab-budget_metrics.csv"  # a killed evaluate-budget's temporary
+    own.write_bytes(b"half")
+    assert cli.main(["evaluate-budget", "--run-dir", str(run), "--data", str(tiny_prepared), "--no-progress"]) == 0
+    assert not own.exists()  # removed by the next attempt, as evaluate's are
+    budget = run / "budget_metrics.csv"
+    out = tmp_path / "budget.csv"
+    capsys.readouterr()
+    assert cli.main(["aggregate-budget", "--out", str(out), str(budget), str(run / ".." / "run" / budget.name)]) == 1
+    _one_line(capsys, "aggregate-budget", r"budget metrics file .* is given twice \(also as .*\); its rows would "
+                                          "count twice")  # fmt: skip
+    assert not out.exists()
 
 
 def test_compare_refuses_an_unknown_reference(evaluated: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

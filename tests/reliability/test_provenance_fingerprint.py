@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from morse.common import MACHINE_KEYS
-from morse.data.sources.fingerprint import MISSING, folder_fingerprint, local_dataset_fingerprint
+from morse.data.sources.fingerprint import EMPTY, MISSING, folder_fingerprint, local_dataset_fingerprint
 from morse.engine.provenance import machine_info
 from morse.failures import clean_data_temporaries, failed_jobs, failure_summary, first_error_line
 
@@ -57,6 +57,8 @@ def test_fingerprint_changes_with_any_file_change_and_only_then(tmp_path: Path) 
         assert fingerprint not in seen
         seen.add(fingerprint)
     assert folder_fingerprint(tmp_path / "nope") == MISSING
+    (tmp_path / "mount" / "sub").mkdir(parents=True)  # folders without a file: an empty mount point
+    assert folder_fingerprint(tmp_path / "mount") == EMPTY
 
 
 def test_only_local_datasets_are_fingerprinted(tmp_path: Path) -> None:

@@ -83,6 +83,11 @@ EDITS: dict[str, tuple[Callable[[str], str], dict[str, int]]] = {
     "head knob of one variant": (_replace("expert_width: 8", "expert_width: 4"),
                                  {"train": 1, "evaluate": 1, "evaluate_budget": 1, **DOWNSTREAM}),
     "pretraining length": (_replace("pretrain_iterations: 3", "pretrain_iterations: 2"), TRAIN_ALL),
+    "learning rate": (lambda text: text.replace("  batch_size: 2\n", "  batch_size: 2\n  lr: 0.02\n"), TRAIN_ALL),
+    "top-level logging and checkpoint intervals": (_replace("checkpoint_every: 2\n  log_every: 1",
+                                                            "checkpoint_every: 3\n  log_every: 2"), REPORT_ONLY),
+    "intensity window (prepare)": (_after_split("intensity: {mode: window, window: [-100, 250]}"),
+                                   {"prepare": 1, **TRAIN_ALL}),
     "split (prepare)": (_replace("test_fraction: 0.5, seed: 0", "test_fraction: 0.5, seed: 1"),
                         {"prepare": 1, **TRAIN_ALL}),
     "phantom generator (fetch)": (_replace("seed: 7}", "seed: 8}"), {"fetch": 1, "prepare": 1, **TRAIN_ALL}),
@@ -159,7 +164,7 @@ def test_the_default_profile_applies_to_plain_commands(finished: tuple[Path, str
     assert result.returncode == 0, out[-3000:]
     assert "Shell command: morse-bench train" in out
     blocks = {block.split(":", 1)[0]: block for block in out.split("\nrule ")[1:]}
-    for rule in ("pretrain", "train", "evaluate"):
+    for rule in ("pretrain", "train", "evaluate", "evaluate_budget"):
         assert re.search(r"resources: .*\bgpu=1\b", blocks[rule]), rule
     for rule in ("fetch", "prepare", "aggregate", "compare", "report"):
         assert not re.search(r"\bgpu=1\b", blocks[rule]), rule

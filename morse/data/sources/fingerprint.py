@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MISSING", "dataset_record", "folder_fingerprint", "local_dataset_fingerprint"]
+__all__ = ["EMPTY", "MISSING", "dataset_record", "folder_fingerprint", "local_dataset_fingerprint"]
 
 MISSING = "missing"  # the fingerprint of a folder that does not exist (fetch then says why)
+EMPTY = "empty"  # the fingerprint of a folder without files (an empty mount point)
 
 
 def _entries(root: Path) -> list[tuple[str, int, int]]:
@@ -37,12 +38,15 @@ def _entries(root: Path) -> list[tuple[str, int, int]]:
 
 def folder_fingerprint(root: str | os.PathLike[str]) -> str:
     """SHA-256 (hex, 16 characters) of the files' relative paths, sizes and mtimes under
-    ``root``; :data:`MISSING` if ``root`` is not a folder."""
+    ``root``; :data:`MISSING` if ``root`` is not a folder, :data:`EMPTY` if it holds no file."""
     root = Path(root).expanduser()
     if not root.is_dir():
         return MISSING
+    entries = _entries(root)
+    if not entries:
+        return EMPTY
     digest = hashlib.sha256()
-    for relative, size, mtime in _entries(root):
+    for relative, size, mtime in entries:
         digest.update(f"{relative}\0{size}\0{mtime}\n".encode())
     return digest.hexdigest()[:16]
 
