@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from morse.common import MACHINE_KEYS
-from morse.data.sources.fingerprint import EMPTY, MISSING, folder_fingerprint, local_dataset_fingerprint
+from morse.data.sources.fingerprint import (
+    EMPTY,
+    MISSING,
+    folder_fingerprint,
+    local_dataset_fingerprint,
+)
 from morse.engine.provenance import machine_info
 from morse.failures import clean_data_temporaries, failed_jobs, failure_summary, first_error_line
 
