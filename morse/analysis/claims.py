@@ -41,6 +41,7 @@ class Claim:
     reference: str | None = None
     reference_output: str = "coarse"
     trend: str | None = None
+    run_by: str | None = None  # the config files whose `make run` runs the comparison
 
     @property
     def arm(self) -> Arm:

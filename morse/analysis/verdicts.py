@@ -261,16 +261,19 @@ def claim_verdicts(
             for metric in claim.metrics:
                 base = _base(claim, dataset, backbone, metric)
                 if claim.trend is not None:
-                    rows.append({**base, **_trend_row(claim, metric, dataset, backbone, trends)})
-                    continue
-                key = (dataset, backbone, metric, *claim.arm, *claim.reference_arm)
-                row = index.get(key)
-                reason = None
-                if row is None:
-                    compared = not comparisons.empty and metric in set(comparisons["metric"].astype(str))
-                    reason = (_missing_reason(claim, dataset, backbone, arms) if compared
-                              else f"{metric} was not compared (not in comparisons.csv)")  # fmt: skip
-                rows.append({**base, **_comparison_row(claim, metric, row, reason, under_trained, checked)})
+                    verdict = _trend_row(claim, metric, dataset, backbone, trends)
+                else:
+                    key = (dataset, backbone, metric, *claim.arm, *claim.reference_arm)
+                    row = index.get(key)
+                    reason = None
+                    if row is None:
+                        compared = not comparisons.empty and metric in set(comparisons["metric"].astype(str))
+                        reason = (_missing_reason(claim, dataset, backbone, arms) if compared
+                                  else f"{metric} was not compared (not in comparisons.csv)")  # fmt: skip
+                    verdict = _comparison_row(claim, metric, row, reason, under_trained, checked)
+                if verdict["state"] == "not run" and claim.run_by:
+                    verdict["reason"] += f"; the study `make run CONFIG=\"{claim.run_by}\"` runs it on its own data"
+                rows.append({**base, **verdict})
     out = pd.DataFrame(rows).reindex(columns=VERDICT_COLUMNS)
     return out.astype({"n_cases": "Int64", "n_seeds": "Int64"})
 

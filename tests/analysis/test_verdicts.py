@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -134,10 +135,10 @@ def _metrics(pointrend: bool = True) -> pd.DataFrame:
     return metric_frame(arms, scores, classes=numbered(["a"]), cases=CASES)
 
 
-def _verdicts(metrics: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
-    extra = [(c.arm, c.reference_arm) for c in CLAIMS if c.reference_arm]
+def _verdicts(metrics: pd.DataFrame, claims: list[Claim] = CLAIMS, **kwargs: object) -> pd.DataFrame:
+    extra = [(c.arm, c.reference_arm) for c in claims if c.reference_arm]
     comparisons = paired_comparisons(metrics, metrics_to_compare=["dice"], n_resamples=500, extra_pairs=extra)
-    return claim_verdicts(CLAIMS, comparisons, scored_arms(metrics), **kwargs)
+    return claim_verdicts(claims, comparisons, scored_arms(metrics), **kwargs)
 
 
 def test_compare_adds_the_claims_pairs_with_the_same_paired_code() -> None:
@@ -177,6 +178,16 @@ def test_a_comparison_that_did_not_run_is_not_run_with_the_reason() -> None:
     plain = paired_comparisons(metrics, metrics_to_compare=["dice"], n_resamples=200)
     missing = claim_verdicts(CLAIMS, plain, scored_arms(metrics)).set_index("claim")
     assert "rerun `morse-bench compare --claims`" in missing.loc["vs_pointrend", "reason"]
+
+
+
+def test_a_claim_that_did_not_run_names_the_study_that_runs_it() -> None:
+    study = "config/config.yaml config/gating.yaml"
+    verdicts = _verdicts(_metrics(pointrend=False), [replace(c, run_by=study) for c in CLAIMS]).set_index("claim")
+    assert verdicts.loc["vs_pointrend", "reason"] == ("variant 'pointrend' is not configured for phantom2d / unet; "
+                                                     f'the study `make run CONFIG="{study}"` runs it on its own data')
+    ran = verdicts[verdicts["state"] != "not run"]
+    assert len(ran) and not ran["reason"].str.contains("make run").any()  # only where it did not run
 
 
 def test_adequacy_and_trend_columns_of_comparisons_are_read_when_present() -> None:
