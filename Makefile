@@ -7,8 +7,9 @@ CONFIG ?= config/config.yaml
 CORES ?= all
 BENCH_ARGS ?= --quick
 LINT_CONFIGS ?= config/config.yaml config/tiny.yaml
-# studies linted as overlays of config/config.yaml
-LINT_STUDIES ?= config/ablations.yaml config/gating.yaml config/cost.yaml
+# studies linted as overlays of their base experiment: base:overlay
+LINT_STUDIES ?= config/config.yaml:config/ablations.yaml config/config.yaml:config/gating.yaml \
+	config/config.yaml:config/cost.yaml config/hippocampus.yaml:config/hippocampus_ablations.yaml
 
 .PHONY: run test test-slurm lint dry-run bench clean-results help
 
@@ -52,7 +53,7 @@ lint: $(STAMP)  ## ruff, snakefmt --check (Snakefile, workflow/) and snakemake -
 		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $$config || exit 1; \
 	done
 	for study in $(LINT_STUDIES); do \
-		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/config.yaml $$study || exit 1; \
+		PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile $${study%%:*} $${study#*:} || exit 1; \
 	done
 
 clean-results:  ## delete generated results, reports and logs (keeps data/)

@@ -14,6 +14,8 @@ BASE = ROOT / "config" / "config.yaml"
 ABLATIONS = ROOT / "config" / "ablations.yaml"
 COST = ROOT / "config" / "cost.yaml"
 GATING = ROOT / "config" / "gating.yaml"
+HIPPOCAMPUS = ROOT / "config" / "hippocampus.yaml"
+HIPPOCAMPUS_ABLATIONS = ROOT / "config" / "hippocampus_ablations.yaml"
 
 
 def _write(path: Path, data: dict) -> Path:
@@ -47,6 +49,18 @@ def test_the_gating_study_is_morse_against_its_deterministic_twin() -> None:
     assert stochastic["stochastic_gating"] and not deterministic["stochastic_gating"]
     assert {k: v for k, v in stochastic.items() if k != "stochastic_gating"} == \
         {k: v for k, v in deterministic.items() if k != "stochastic_gating"}
+
+
+def test_the_real_data_ablation_is_the_hippocampus_experiment_plus_its_sweep() -> None:
+    base = load_config(HIPPOCAMPUS)
+    study = load_config([HIPPOCAMPUS, HIPPOCAMPUS_ABLATIONS])
+    assert study["datasets"] == base["datasets"] and study["train"] == base["train"]
+    assert study["experiment"] == "hippocampus-ablations"
+    points = {v: run_config(study, "hippocampus", "unet", v, 0)["head"]["num_points"]
+              for v in ("morse", "morse-num_points-12", "morse-num_points-192")}  # fmt: skip
+    # the base's 48 points sit in the middle: one factor of 4 either side
+    assert points == {"morse": 48, "morse-num_points-12": 12, "morse-num_points-192": 192}
+    assert run_config(study, "hippocampus", "unet", "morse-num_experts-3", 0)["head"]["num_experts"] == 3
 
 
 def test_the_cost_study_inherits_the_base_too() -> None:
