@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from morse.analysis.bootstrap import bootstrap_ci
 from morse.analysis.inputs.runs import Run
 from morse.analysis.regime.adequacy import ADEQUACY, BACKBONE, HEAD, adequacy_of
 from morse.analysis.regime.heads import head_verdicts
@@ -75,15 +76,6 @@ def sign_flip_p(per_case: np.ndarray, n_resamples: int = 10000, seed: int = 0) -
     return (hits + 1) / (n_resamples + 1)
 
 
-def _percentile_ci(per_case: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
-    """Seeded 95 % percentile bootstrap CI of the mean over cases (NaN for fewer than 2)."""
-    if per_case.size < 2:
-        return float("nan"), float("nan")
-    draws = np.random.default_rng(seed).integers(0, per_case.size, size=(n_resamples, per_case.size))
-    means = per_case[draws].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 def knob_trend(values: np.ndarray, n_resamples: int = 10000, seed: int = 0) -> dict[str, Any]:
     """The trend statistics of one cases x knob-values matrix (columns in knob order), before
     the Holm adjustment: slope, its CI and p-value, curvature and its p-value, the column means."""
@@ -91,7 +83,7 @@ def knob_trend(values: np.ndarray, n_resamples: int = 10000, seed: int = 0) -> d
     k = y.shape[1]
     x = np.arange(k, dtype=float) - (k - 1) / 2
     slopes = y @ x / float(x @ x)
-    low, high = _percentile_ci(slopes, n_resamples, seed)
+    low, high = bootstrap_ci(slopes, n_resamples, seed, methods=("percentile",))
     means = y.mean(axis=0) if len(y) else np.full(k, np.nan)
     out = {"slope": float(slopes.mean()) if len(slopes) else float("nan"), "ci_low": low, "ci_high": high,
            "p_value": sign_flip_p(slopes, n_resamples, seed), "means": means,

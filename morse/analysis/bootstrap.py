@@ -1,5 +1,6 @@
 """Seeded bootstrap confidence intervals of a mean: the paired comparisons
-(:mod:`morse.analysis.stats`), the ablation summary and the head-adequacy table draw theirs here.
+(:mod:`morse.analysis.stats`), the ablation summary, the ablation trends and the head-adequacy
+table draw theirs here.
 """
 
 from __future__ import annotations

@@ -61,12 +61,8 @@ def _head_value(run: Run, knob: str) -> Any:
 
 def _base_value(runs: Sequence[Run], dataset: str, backbone: str, base: str, knob: str) -> Any:
     """The base variant's own value of ``knob`` (:func:`_head_value`; None if unknown)."""
-    for run in runs:
-        if (run.dataset, run.backbone, run.variant) == (dataset, backbone, base) and (
-            _head_value(run, knob) is not None
-        ):
-            return _head_value(run, knob)
-    return None
+    values = (_head_value(run, knob) for run in runs if (run.dataset, run.backbone, run.variant) == (dataset, backbone, base))
+    return next((value for value in values if value is not None), None)
 
 
 def knob_series(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[tuple[Any, str]]]:
