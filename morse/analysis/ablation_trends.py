@@ -43,7 +43,8 @@ from morse.analysis.summaries.ablation import knob_series, value_label
 from morse.analysis.summaries.cases import case_means
 from morse.analysis.vocabulary import HEADLINE, higher_is_better
 
-__all__ = ["EXACT_CASES", "NON_MONOTONE", "TREND_COLUMNS", "ablation_trends", "knob_trend", "sign_flip_p"]
+__all__ = ["EXACT_CASES", "NON_MONOTONE", "TREND_COLUMNS", "ablation_trends", "knob_trend", "sign_flip_p",
+           "trend_rows"]
 
 TREND_COLUMNS = [
     "dataset", "backbone", "base", "knob", "output", "metric", "values", "variants", "means", "n_cases",
@@ -190,3 +191,13 @@ def ablation_trends(
     out["shape"] = shapes
     out["decision"], out["better"] = [d for d, _ in decisions], [b for _, b in decisions]
     return out.astype({"n_cases": int, "n_seeds": int})
+
+
+def trend_rows(trends: pd.DataFrame, **match: str) -> pd.DataFrame:
+    """The rows of ``ablation_trends.csv`` whose columns equal ``match`` (e.g. ``knob="num_points"``,
+    ``output="refined"``); a column the table lacks (a file from an older version) matches any row."""
+    hit = trends
+    for column, value in match.items():
+        if column in hit.columns:
+            hit = hit[hit[column].astype(str) == str(value)]
+    return hit

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from morse.analysis.ablation_trends import NON_MONOTONE
+from morse.analysis.ablation_trends import NON_MONOTONE, trend_rows
 from morse.analysis.claims import Claim
 from morse.analysis.stats import ALPHA
 from morse.analysis.vocabulary import METRICS, digits
@@ -217,11 +217,8 @@ def _trend_row(claim: Claim, metric: str, dataset: str, backbone: str,
         verdict = decide(None, None, direction, metric=metric, not_run=reason)
         return {"state": verdict.state, "reason": verdict.reason, "adequacy": "undetermined",
                 "budget_trend": "not available"}  # fmt: skip
-    hit = trends[(trends["knob"].astype(str) == claim.trend) & (trends["metric"].astype(str) == metric)
-                 & (trends["output"].astype(str) == claim.output)]  # fmt: skip
-    for column, value in (("dataset", dataset), ("backbone", backbone), ("base", claim.variant)):
-        if column in hit.columns:
-            hit = hit[hit[column].astype(str) == value]
+    hit = trend_rows(trends, knob=claim.trend, metric=metric, output=claim.output, dataset=dataset,
+                     backbone=backbone, base=claim.variant)  # fmt: skip
     if hit.empty:
         reason = f"{claim.trend} was not ablated on {dataset} / {backbone} ({claim.output} output, {metric})"
         verdict = decide(None, None, direction, metric=metric, not_run=reason)

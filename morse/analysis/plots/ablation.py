@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from morse.analysis.ablation_trends import trend_rows
 from morse.analysis.plots.style import facets, grid, no_data, output_colour, save, style
 from morse.analysis.summaries.ablation import value_key, value_label
 from morse.analysis.vocabulary import HEADLINE, digits, metric_label, variant_colour
@@ -34,9 +35,7 @@ def _trend_text(trends: pd.DataFrame | None, key: tuple[str, ...], metric: str) 
     if trends is None or trends.empty:
         return None
     dataset, backbone, base, knob, output = key
-    hit = trends[(trends["dataset"].astype(str) == dataset) & (trends["backbone"].astype(str) == backbone)
-                 & (trends["base"].astype(str) == base) & (trends["knob"].astype(str) == knob)
-                 & (trends["output"].astype(str) == output) & (trends["metric"].astype(str) == metric)]  # fmt: skip
+    hit = trend_rows(trends, dataset=dataset, backbone=backbone, base=base, knob=knob, output=output, metric=metric)
     if hit.empty:
         return None
     row, k = hit.iloc[0], digits(metric) + 1
